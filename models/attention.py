@@ -1,0 +1,118 @@
+"""Attention over feature-map positions: self-attention, cross-attention to the text tokens, and the
+transformer block that holds both (Vaswani et al. 2017; the Stable Diffusion layout of Rombach et al. 2022).
+
+Cross-attention uses the token-level context (B, L, context_dim) and its padding mask (B, L): queries
+are positions, keys and values are tokens, and padded tokens are masked out of the softmax, so they
+cannot change the output. A single pooled vector repeated over L would give L equal keys, a uniform
+softmax, and an output that ignores the positions' queries: that is not cross-attention.
+All attention runs through F.scaled_dot_product_attention (fused kernels on CPU and CUDA).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.blocks import zero_init
+
+
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, L, heads * d) -> (B, heads, L, d)."""
+    b, n, _ = x.shape
+    return x.view(b, n, heads, -1).transpose(1, 2)
+
+
+def _merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(B, heads, L, d) -> (B, L, heads * d)."""
+    b, h, n, d = x.shape
+    return x.transpose(1, 2).reshape(b, n, h * d)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention, (B, N, dim) -> (B, N, dim), with one fused q/k/v projection."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.to_qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.to_out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = (_split_heads(part, self.heads) for part in self.to_qkv(x).chunk(3, dim=-1))
+        return self.to_out(_merge_heads(F.scaled_dot_product_attention(q, k, v)))
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention from positions (B, N, dim) to tokens (B, L, context_dim) -> (B, N, dim).
+
+    context_mask: (B, L), true (or 1) for real tokens and false (0) for padding; at least one real token
+    per row (a text encoder always emits its start token, even for the empty caption).
+    """
+
+    def __init__(self, dim: int, context_dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.to_q = nn.Linear(dim, dim, bias=False)
+        self.to_kv = nn.Linear(context_dim, 2 * dim, bias=False)
+        self.to_out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor | None = None) -> torch.Tensor:
+        q = _split_heads(self.to_q(x), self.heads)
+        k, v = (_split_heads(part, self.heads) for part in self.to_kv(context).chunk(2, dim=-1))
+        mask = None if context_mask is None else context_mask.bool()[:, None, None, :]
+        return self.to_out(_merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=mask)))
+
+
+class FeedForward(nn.Module):
+    """GEGLU feed-forward (Shazeer 2020): Linear(dim, 2 * mult * dim) -> a * GELU(gate) -> Linear(mult * dim, dim)."""
+
+    def __init__(self, dim: int, mult: int = 4):
+        super().__init__()
+        self.proj_in = nn.Linear(dim, 2 * mult * dim)
+        self.proj_out = nn.Linear(mult * dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, gate = self.proj_in(x).chunk(2, dim=-1)
+        return self.proj_out(a * F.gelu(gate))
+
+
+class TransformerBlock(nn.Module):
+    """norm -> self-attn -> norm -> cross-attn -> norm -> feed-forward, each with a residual, on (B, N, dim).
+
+    Self- and cross-attention can each be switched off; the feed-forward is always there.
+    """
+
+    def __init__(self, dim: int, heads: int, self_attention: bool = True, context_dim: int | None = None):
+        super().__init__()
+        self.norm_self = nn.LayerNorm(dim) if self_attention else None
+        self.self_attn = SelfAttention(dim, heads) if self_attention else None
+        self.norm_cross = nn.LayerNorm(dim) if context_dim else None
+        self.cross_attn = CrossAttention(dim, context_dim, heads) if context_dim else None
+        self.norm_ff = nn.LayerNorm(dim)
+        self.ff = FeedForward(dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, context_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if self.self_attn is not None:
+            x = x + self.self_attn(self.norm_self(x))
+        if self.cross_attn is not None and context is not None:
+            x = x + self.cross_attn(self.norm_cross(x), context, context_mask)
+        return x + self.ff(self.norm_ff(x))
+
+
+class SpatialTransformer(nn.Module):
+    """A transformer block applied to the positions of a feature map, (B, C, H, W) -> (B, C, H, W):
+    GroupNorm -> Linear in -> TransformerBlock -> Linear out (zero-initialised: starts as the identity)
+    -> + input. The (B, H*W, C) view is free when the map is channels-last."""
+
+    def __init__(self, channels: int, heads: int, self_attention: bool = True, context_dim: int | None = None, norm_groups: int = 32):
+        super().__init__()
+        self.norm = nn.GroupNorm(norm_groups, channels)
+        self.proj_in = nn.Linear(channels, channels)
+        self.block = TransformerBlock(channels, heads, self_attention, context_dim)
+        self.proj_out = zero_init(nn.Linear(channels, channels))
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, context_mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, c, h, w = x.shape
+        tokens = self.norm(x).permute(0, 2, 3, 1).reshape(b, h * w, c)
+        tokens = self.proj_out(self.block(self.proj_in(tokens), context, context_mask))
+        return x + tokens.view(b, h, w, c).permute(0, 3, 1, 2)

@@ -1,0 +1,62 @@
+"""Convolutional blocks of the U-Net: the residual block with scale-shift time conditioning, and resampling.
+
+The residual block follows ADM (Dhariwal & Nichol 2021, sec. 3 "adaptive group normalisation"):
+    h = conv1(SiLU(GN(x)));  h = GN(h) * (1 + scale) + shift;  h = conv2(dropout(SiLU(h)));  out = skip(x) + h
+where (scale, shift) = Linear(SiLU(emb)). conv2 starts at zero, so every block starts as the identity
+and a deep network trains stably from the first step (Goyal et al. 2017; used by ADM and DiT).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def zero_init(module: nn.Module) -> nn.Module:
+    """Set a layer's parameters to zero and return it."""
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+class ResBlock(nn.Module):
+    """(B, in_ch, H, W), (B, emb_dim) -> (B, out_ch, H, W). emb arrives already passed through SiLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, emb_dim: int, dropout: float = 0.0, norm_groups: int = 32):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(norm_groups, in_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.emb_proj = nn.Linear(emb_dim, 2 * out_channels)
+        self.norm2 = nn.GroupNorm(norm_groups, out_channels)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.conv2 = zero_init(nn.Conv2d(out_channels, out_channels, 3, padding=1))
+        self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.emb_proj(emb)[:, :, None, None].chunk(2, dim=1)
+        h = torch.addcmul(shift, self.norm2(h), 1 + scale)
+        h = self.conv2(self.dropout(F.silu(h)))
+        return self.skip(x) + h
+
+
+class Downsample(nn.Module):
+    """Strided 3x3 convolution, (B, C, H, W) -> (B, C, H/2, W/2)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour x2 then a 3x3 convolution, (B, C, H, W) -> (B, C, 2H, 2W)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))

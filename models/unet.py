@@ -1,0 +1,159 @@
+"""The text-conditioned U-Net (Ronneberger et al. 2015), in the layout of ADM (Dhariwal & Nichol 2021)
+with Stable Diffusion's spatial transformers (Rombach et al. 2022) at chosen feature-map sizes.
+
+    conv_in -> [ResBlock (+ attention)] x num_res_blocks, Downsample    per level, skips kept
+            -> ResBlock, attention, ResBlock                              middle
+            -> [concat skip, ResBlock (+ attention)] x (num_res_blocks + 1), Upsample   per level
+            -> GroupNorm, SiLU, conv_out (zero-initialised)
+
+The text enters by `context_injection`:
+    cross_attention   token-level context (B, L, context_dim) read by cross-attention
+    add_pooled        a pooled text vector (B, context_dim) projected and added to the time embedding
+    both              the two together
+`context=None` (and `pooled=None`) is the unconditional path: no text reaches the network.
+Nothing depends on the spatial size except where attention sits, which is given as feature-map sizes of
+an `image_size` input; the network runs on any size divisible by its total downsampling.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.attention import SpatialTransformer
+from models.blocks import Downsample, ResBlock, Upsample, zero_init
+from models.embeddings import TimestepEmbedding
+
+CONTEXT_INJECTIONS = ("cross_attention", "add_pooled", "both")
+
+
+class _Layer(nn.Module):
+    """One ResBlock, followed by a SpatialTransformer where the level has attention."""
+
+    def __init__(self, res: ResBlock, attn: SpatialTransformer | None):
+        super().__init__()
+        self.res, self.attn = res, attn
+
+    def forward(self, x, emb, context, context_mask):
+        x = self.res(x, emb)
+        return x if self.attn is None else self.attn(x, context, context_mask)
+
+
+class UNet(nn.Module):
+    """forward(xt (B, in_channels, H, W), t (B,), context (B, L, context_dim) | None,
+    context_mask (B, L) | None, pooled (B, context_dim) | None) -> (B, out_channels, H, W)."""
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int | None = None,
+        base_channels: int = 64,
+        channel_mults: tuple[int, ...] = (1, 2, 2),
+        num_res_blocks: int = 2,
+        image_size: int = 32,
+        attention_resolutions: tuple[int, ...] = (16, 8),
+        self_attention: bool = True,
+        cross_attention: bool | None = None,
+        context_injection: str = "cross_attention",
+        context_dim: int | None = None,
+        attention_head_dim: int = 32,
+        dropout: float = 0.0,
+        norm_groups: int = 32,
+    ):
+        super().__init__()
+        cross_attention = _check_text_args(cross_attention, context_injection, context_dim)
+        levels = _attention_levels(image_size, channel_mults, attention_resolutions)
+        widths = [base_channels * m for m in channel_mults]
+        _check_widths(widths, attention_head_dim, norm_groups)
+        self.downsampling = 2 ** (len(channel_mults) - 1)
+        self.add_pooled = context_injection in ("add_pooled", "both")
+        emb_dim = 4 * base_channels
+        self.time_embed = TimestepEmbedding(base_channels, emb_dim)
+        self.pooled_proj = nn.Linear(context_dim, emb_dim) if self.add_pooled else None
+        has_attention = self_attention or cross_attention
+
+        def layer(c_in, c_out, level):
+            res = ResBlock(c_in, c_out, emb_dim, dropout, norm_groups)
+            wants = has_attention and (level in levels or level == "middle")
+            attn = SpatialTransformer(c_out, c_out // attention_head_dim, self_attention,
+                                      context_dim if cross_attention else None, norm_groups) if wants else None
+            return _Layer(res, attn)
+
+        self.conv_in = nn.Conv2d(in_channels, base_channels, 3, padding=1)
+        self.down, skips, ch = nn.ModuleList(), [base_channels], base_channels
+        for level, width in enumerate(widths):
+            for _ in range(num_res_blocks):
+                self.down.append(layer(ch, width, level))
+                ch = width
+                skips.append(ch)
+            if level < len(widths) - 1:
+                self.down.append(Downsample(ch))
+                skips.append(ch)
+        self.middle = nn.ModuleList([layer(ch, ch, "middle"), _Layer(ResBlock(ch, ch, emb_dim, dropout, norm_groups), None)])
+        self.up = nn.ModuleList()
+        for level, width in reversed(list(enumerate(widths))):
+            for _ in range(num_res_blocks + 1):
+                self.up.append(layer(ch + skips.pop(), width, level))
+                ch = width
+            if level > 0:
+                self.up.append(Upsample(ch))
+        self.norm_out = nn.GroupNorm(norm_groups, ch)
+        self.conv_out = zero_init(nn.Conv2d(ch, out_channels or in_channels, 3, padding=1))
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, xt, t, context=None, context_mask=None, pooled=None):
+        if xt.shape[-1] % self.downsampling or xt.shape[-2] % self.downsampling:
+            raise ValueError(f"image size {tuple(xt.shape[-2:])} is not divisible by the U-Net's downsampling {self.downsampling}")
+        emb = self.time_embed(t)
+        if self.add_pooled and pooled is not None:
+            emb = emb + self.pooled_proj(pooled)
+        emb = F.silu(emb)
+        h = self.conv_in(xt.contiguous(memory_format=torch.channels_last))
+        skips = [h]
+        for module in self.down:
+            h = module(h) if isinstance(module, Downsample) else module(h, emb, context, context_mask)
+            skips.append(h)
+        for module in self.middle:
+            h = module(h, emb, context, context_mask)
+        for module in self.up:
+            if isinstance(module, Upsample):
+                h = module(h)
+            else:
+                h = module(torch.cat([h, skips.pop()], dim=1), emb, context, context_mask)
+        return self.conv_out(F.silu(self.norm_out(h))).contiguous()
+
+
+def _check_text_args(cross_attention: bool | None, context_injection: str, context_dim: int | None) -> bool:
+    """Validate how text enters; returns whether cross-attention layers exist."""
+    if context_injection not in CONTEXT_INJECTIONS:
+        raise ValueError(f"unknown context_injection {context_injection!r}; valid choices: {', '.join(CONTEXT_INJECTIONS)}")
+    implied = context_injection in ("cross_attention", "both")
+    if cross_attention is not None and cross_attention != implied:
+        raise ValueError(f"cross_attention={cross_attention} contradicts context_injection={context_injection!r}")
+    if not context_dim:
+        raise ValueError(f"context_dim must be set for context_injection={context_injection!r}")
+    return implied
+
+
+def _attention_levels(image_size: int, channel_mults, attention_resolutions) -> set[int]:
+    """Map the feature-map sizes that get attention to U-Net levels, failing on sizes that do not exist."""
+    downsampling = 2 ** (len(channel_mults) - 1)
+    if image_size % downsampling:
+        raise ValueError(f"image_size {image_size} is not divisible by the U-Net's total downsampling {downsampling} "
+                         f"({len(channel_mults)} levels in channel_mults)")
+    sizes = {image_size // 2**level: level for level in range(len(channel_mults))}
+    bad = [r for r in attention_resolutions if r not in sizes]
+    if bad:
+        raise ValueError(f"attention_resolutions {list(bad)} are not feature-map sizes of a {image_size}x{image_size} "
+                         f"input; valid sizes: {sorted(sizes, reverse=True)}")
+    return {sizes[r] for r in attention_resolutions}
+
+
+def _check_widths(widths: list[int], attention_head_dim: int, norm_groups: int) -> None:
+    for width in widths:
+        if width % norm_groups:
+            raise ValueError(f"channel width {width} is not divisible by norm_groups={norm_groups}")
+        if width % attention_head_dim:
+            raise ValueError(f"channel width {width} is not divisible by attention_head_dim={attention_head_dim}")
