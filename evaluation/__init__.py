@@ -1,0 +1,1 @@
+"""Evaluation: reading generated images back and scoring them."""

@@ -1,0 +1,59 @@
+"""TensorBoard logging from rank 0, and the loss tracker that feeds it without a host sync per step."""
+from __future__ import annotations
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from training.distributed import Distributed, all_reduce_sum
+
+QUARTILES = 4
+
+
+class LossTracker:
+    """Sums per-sample losses by timestep quartile (t < T/4, ..., t >= 3T/4) on the device."""
+
+    def __init__(self, num_timesteps: int, device: torch.device):
+        self.num_timesteps = num_timesteps
+        self.sums = torch.zeros(QUARTILES, device=device, dtype=torch.float64)
+        self.counts = torch.zeros(QUARTILES, device=device, dtype=torch.float64)
+
+    def add(self, losses: torch.Tensor, t: torch.Tensor) -> None:
+        bucket = t * QUARTILES // self.num_timesteps
+        self.sums.index_add_(0, bucket, losses.detach().double())
+        self.counts.index_add_(0, bucket, torch.ones_like(losses, dtype=torch.float64))
+
+    def read_and_reset(self, d: Distributed) -> dict[str, float]:
+        """Means over everything added since the last read, averaged over all ranks."""
+        totals = all_reduce_sum(torch.stack([self.sums, self.counts]), d).cpu()
+        self.sums.zero_()
+        self.counts.zero_()
+        sums, counts = totals
+        out = {"train/loss": (sums.sum() / counts.sum().clamp(min=1)).item()}
+        for q in range(QUARTILES):
+            if counts[q] > 0:
+                out[f"train/loss_t_q{q}"] = (sums[q] / counts[q]).item()
+        return out
+
+
+class Logger:
+    """A SummaryWriter on rank 0; on other ranks every call does nothing."""
+
+    def __init__(self, run_dir: str, d: Distributed, purge_step: int | None = None):
+        self.writer = SummaryWriter(log_dir=run_dir, purge_step=purge_step) if d.is_main else None
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        if self.writer is not None:
+            for tag, value in values.items():
+                self.writer.add_scalar(tag, value, step)
+
+    def image(self, tag: str, hwc, step: int) -> None:
+        if self.writer is not None:
+            self.writer.add_image(tag, hwc, step, dataformats="HWC")
+
+    def text(self, tag: str, text: str, step: int) -> None:
+        if self.writer is not None:
+            self.writer.add_text(tag, text, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

@@ -1,0 +1,33 @@
+"""Preview grids during training: EMA weights, fixed noise, fixed prompts, so grids compare across steps."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from training.grid import caption_grid, grid_array
+from training.sampling import fixed_noise, sample_images
+
+PREVIEW_SEED = 1234  # the preview noise is the same in every run, so runs compare too
+
+
+def preview_prompts(cfg, data) -> list[str]:
+    """The data config's preview_prompts, or the first 8 captions of the dataset."""
+    prompts = list(cfg.data.get("preview_prompts") or [])
+    return prompts or data.unique_captions()[:8]
+
+
+def write_preview(run_dir: Path, ema_model, schedule, cache, cfg, data, settings, device, step: int, logger) -> Path:
+    """Sample the preview prompts, save samples/step_XXXXXXXX.png and log the grid to TensorBoard."""
+    prompts = preview_prompts(cfg, data)
+    noise = fixed_noise(len(prompts), data.channels, data.image_size, PREVIEW_SEED, device)
+    generator = torch.Generator(device=device).manual_seed(PREVIEW_SEED)
+    images = sample_images(ema_model, schedule, cfg.prediction_type, cache, prompts, settings, noise,
+                           precision=cfg.precision, generator=generator)
+    grid = caption_grid(images, prompts)
+    path = Path(run_dir) / "samples" / f"step_{step:08d}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)
+    logger.image("samples/ema", grid_array(grid), step)
+    logger.text("samples/prompts", "\n\n".join(f"{i}. {p}" for i, p in enumerate(prompts)), step)
+    return path

@@ -1,0 +1,102 @@
+"""Saving and restoring the whole training state, and deciding what a run resumes from.
+
+Everything an uninterrupted run carries from one step to the next is saved: weights, EMA weights,
+optimizer moments, LR-schedule position, grad-scaler state, the step, the data-stream position and the
+RNG states (the per-step randomness is re-derived from the seed, see training/batches.py). Restoring
+them makes a resumed run bitwise identical to an uninterrupted one on CPU.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from training.checkpoint import CheckpointError, checkpoint_dirs, load_state, load_weights, save_checkpoint
+from training.validate import ConfigError
+
+# Config sections that must match for a checkpoint to belong to this run: they define the weights' meaning.
+COMPATIBLE_KEYS = ("model", "schedule", "text_encoder", "data", "prediction_type")
+
+
+def find_resume_checkpoint(cfg, run_dir: Path) -> Path | None:
+    """The checkpoint to resume from, or None for a fresh run. Missing or foreign runs are ConfigErrors."""
+    if cfg.resume in (None, ""):
+        return None
+    found = checkpoint_dirs(run_dir)
+    if not found:
+        if cfg.resume == "auto":
+            return None
+        raise ConfigError(f"resume={cfg.resume}: no checkpoint in {run_dir}/checkpoints/ -- not a run folder, or it never saved")
+    latest = found[-1]
+    check_compatible(OmegaConf.load(latest / "config.yaml"), cfg, f"resume={cfg.resume}")
+    return latest
+
+
+def differing_keys(saved, current, keys=COMPATIBLE_KEYS) -> list[str]:
+    """Dotted keys under `keys` whose values differ between two configs."""
+    def flat(node, prefix=""):
+        if isinstance(node, dict):
+            return {k2: v2 for k, v in node.items() for k2, v2 in flat(v, f"{prefix}{k}.").items()}
+        return {prefix.rstrip("."): node}
+    a = flat({k: OmegaConf.to_container(saved, resolve=True).get(k) for k in keys})
+    b = flat({k: OmegaConf.to_container(current, resolve=True).get(k) for k in keys})
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def check_compatible(saved, current, what: str) -> None:
+    diff = differing_keys(saved, current)
+    if diff:
+        shown = ", ".join(f"{k} ({OmegaConf.select(saved, k)} -> {OmegaConf.select(current, k)})" for k in diff[:4])
+        raise ConfigError(f"{what} was trained with another config: {shown}{' ...' if len(diff) > 4 else ''} "
+                          f"-- pass the same +experiment and overrides as the original run")
+
+
+def rng_states() -> dict:
+    states = {"torch": torch.get_rng_state(), "python": random.getstate(),
+              "numpy": [np.random.get_state()[0], torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
+                        *np.random.get_state()[2:]]}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    random.setstate((states["python"][0], tuple(states["python"][1]), states["python"][2]))
+    name, keys, *rest = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save(run_dir, step, position, cfg, derived, *, model, ema, optimizer, lr_scheduler, scaler) -> Path:
+    state = {"step": step, "position": position, "optimizer": optimizer.state_dict(),
+             "lr_scheduler": lr_scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rng_states()}
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config["derived"] = dict(derived)
+    return save_checkpoint(run_dir, step, model.state_dict(), ema.model.state_dict(), state,
+                           OmegaConf.to_yaml(config), cfg.keep_checkpoints)
+
+
+def load_network(module, path: Path) -> None:
+    """Weights from a safetensors file into a module; a shape or key mismatch is a CheckpointError."""
+    try:
+        module.load_state_dict(load_weights(path))
+    except RuntimeError as error:
+        raise CheckpointError(f"checkpoint file {path} does not fit this model: {str(error).splitlines()[0]} "
+                              f"{str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else ''}") from None
+
+
+def restore(path: Path, *, model, ema, optimizer, lr_scheduler, scaler) -> tuple[int, int]:
+    """Load a checkpoint folder into the live objects. Returns (step, data position)."""
+    load_network(model, path / "model.safetensors")
+    load_network(ema.model, path / "ema.safetensors")
+    state = load_state(path / "state.pt")
+    optimizer.load_state_dict(state["optimizer"])
+    lr_scheduler.load_state_dict(state["lr_scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    set_rng_states(state["rng"])
+    return state["step"], state["position"]
