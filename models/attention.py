@@ -5,7 +5,10 @@ Cross-attention uses the token-level context (B, L, context_dim) and its padding
 are positions, keys and values are tokens, and padded tokens are masked out of the softmax, so they
 cannot change the output. A single pooled vector repeated over L would give L equal keys, a uniform
 softmax, and an output that ignores the positions' queries: that is not cross-attention.
-All attention runs through F.scaled_dot_product_attention (fused kernels on CPU and CUDA).
+Attention runs through F.scaled_dot_product_attention (fused kernels), except in bf16/fp16 on the CPU,
+where PyTorch's fused CPU kernel measured 2-3x slower (forward + backward) than the plain matmul form at
+these sizes (256 positions, head dim 32; see notes/2026-11-22-unet-speed.md); there `attention` computes
+softmax(q k^T / sqrt(d)) v with batched matmuls, which are what bf16 makes fast.
 """
 from __future__ import annotations
 
@@ -14,6 +17,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.blocks import zero_init
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), masked) v. q: (B, h, N, d), k, v: (B, h, L, d), mask: (B, 1, 1, L) bool, true = attend."""
+    if q.device.type != "cpu" or q.dtype == torch.float32:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(dim=-1) @ v
 
 
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -39,7 +52,7 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = (_split_heads(part, self.heads) for part in self.to_qkv(x).chunk(3, dim=-1))
-        return self.to_out(_merge_heads(F.scaled_dot_product_attention(q, k, v)))
+        return self.to_out(_merge_heads(attention(q, k, v)))
 
 
 class CrossAttention(nn.Module):
@@ -60,7 +73,7 @@ class CrossAttention(nn.Module):
         q = _split_heads(self.to_q(x), self.heads)
         k, v = (_split_heads(part, self.heads) for part in self.to_kv(context).chunk(2, dim=-1))
         mask = None if context_mask is None else context_mask.bool()[:, None, None, :]
-        return self.to_out(_merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=mask)))
+        return self.to_out(_merge_heads(attention(q, k, v, mask)))
 
 
 class FeedForward(nn.Module):

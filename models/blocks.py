@@ -51,12 +51,29 @@ class Downsample(nn.Module):
         return self.conv(x)
 
 
+# Nearest-neighbour x2 followed by a 3x3 convolution gives each output pixel (2i + a, 2j + b) a 2x2
+# neighbourhood of input pixels: along each axis, phase 0 sees input offsets (-1, 0) with weights
+# (w0, w1 + w2) and phase 1 sees (0, +1) with (w0 + w1, w2). _PHASES[a] maps the 3 taps to those 2.
+_PHASES = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+
+
 class Upsample(nn.Module):
-    """Nearest-neighbour x2 then a 3x3 convolution, (B, C, H, W) -> (B, C, 2H, 2W)."""
+    """Nearest-neighbour x2 then a 3x3 convolution, (B, C, H, W) -> (B, C, 2H, 2W).
+
+    Computed exactly but without building the upsampled map: the 3x3 kernel is folded into four 2x2
+    kernels, one per output phase, applied at the input resolution and interleaved with pixel_shuffle.
+    That is 16 instead of 36 multiply-adds per input pixel and channel pair (2.25x fewer FLOPs).
+    """
 
     def __init__(self, channels: int):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        b, c, h, w = x.shape
+        phases = _PHASES.to(x.device, self.conv.weight.dtype)
+        kernels = torch.einsum("atk,oikl,bsl->aboits", phases, self.conv.weight, phases)  # (2, 2, C, C, 2, 2)
+        padded = F.pad(x, (1, 1, 1, 1))
+        outs = [F.conv2d(padded[:, :, a : a + h + 1, p : p + w + 1], kernels[a, p], self.conv.bias)
+                for a in (0, 1) for p in (0, 1)]
+        return F.pixel_shuffle(torch.stack(outs, dim=2).reshape(b, 4 * c, h, w), 2)

@@ -110,7 +110,7 @@ class UNet(nn.Module):
         if self.add_pooled and pooled is not None:
             emb = emb + self.pooled_proj(pooled)
         emb = F.silu(emb)
-        h = self.conv_in(xt.contiguous(memory_format=torch.channels_last))
+        h = self.conv_in(xt)
         skips = [h]
         for module in self.down:
             h = module(h) if isinstance(module, Downsample) else module(h, emb, context, context_mask)

@@ -31,7 +31,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--attention-head-dim", type=int, default=32)
     p.add_argument("--context-len", type=int, default=16)
     p.add_argument("--context-dim", type=int, default=384)
-    p.add_argument("--steps", type=int, default=12, help="timed steps per configuration")
+    p.add_argument("--steps", type=int, default=24, help="timed steps per model and precision")
+    p.add_argument("--rounds", type=int, default=6, help="alternations between the two models")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--compile", action="store_true", help="also time torch.compile'd models")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -64,27 +65,41 @@ def build_diffusers(a) -> torch.nn.Module:
     )
 
 
-def time_training_step(model, call, inputs, precision: str, a) -> list[float]:
-    """Seconds per step for `steps` steps after `warmup` steps."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    x, t, context, mask, target = inputs
-    device_type = torch.device(a.device).type
-    times = []
-    for i in range(a.warmup + a.steps):
-        if device_type == "cuda":
+class Trainer:
+    """One model, its optimizer and its input, stepping forward + backward + AdamW."""
+
+    def __init__(self, model, call, inputs, precision: str, device: str):
+        self.model, self.call, self.inputs, self.precision = model, call, inputs, precision
+        self.device_type = torch.device(device).type
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step(self) -> float:
+        """Seconds for one training step."""
+        x, t, context, mask, target = self.inputs
+        if self.device_type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            out = call(model, x, t, context, mask)
-        loss = (out.float() - target).pow(2).mean()
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if device_type == "cuda":
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            out = self.call(self.model, x, t, context, mask)
+        (out.float() - target).pow(2).mean().backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device_type == "cuda":
             torch.cuda.synchronize()
-        if i >= a.warmup:
-            times.append(time.perf_counter() - start)
-    return times
+        return time.perf_counter() - start
+
+
+def compare(trainers: dict, a) -> dict[str, float]:
+    """Median seconds per step of each trainer. Rounds alternate between the models, so a slow spell of a
+    shared machine hits both alike instead of whichever happened to run then."""
+    for trainer in trainers.values():
+        for _ in range(a.warmup):
+            trainer.step()
+    times = {name: [] for name in trainers}
+    for _ in range(a.rounds):
+        for name, trainer in trainers.items():
+            times[name].extend(trainer.step() for _ in range(max(1, a.steps // a.rounds)))
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def call_ours(model, x, t, context, mask):
@@ -117,11 +132,12 @@ def main() -> None:
     print(f"{'model':<10} {'mode':<9} {'precision':<9} {'ms/step':>9} {'img/s':>8}")
     for mode in modes:
         for precision in ("fp32", "bf16"):
+            trainers = {}
             for name, (build, call) in builders.items():
                 torch.manual_seed(0)
                 model = build(a).to(a.device).train()
-                fn = torch.compile(call) if mode == "compiled" else call
-                seconds = statistics.median(time_training_step(model, fn, inputs, precision, a))
+                trainers[name] = Trainer(model, torch.compile(call) if mode == "compiled" else call, inputs, precision, a.device)
+            for name, seconds in compare(trainers, a).items():
                 median[name, mode, precision] = seconds
                 print(f"{name:<10} {mode:<9} {precision:<9} {seconds * 1e3:9.1f} {a.batch / seconds:8.1f}", flush=True)
     ratio = {p: median["diffusers", "eager", p] / median["ours", "eager", p] for p in ("fp32", "bf16")}

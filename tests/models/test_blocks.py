@@ -1,0 +1,40 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from models.attention import attention
+from models.blocks import Downsample, ResBlock, Upsample
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 5, 7), (1, 4, 1, 1), (3, 16, 8, 8)])
+def test_upsample_equals_nearest_then_conv_values_and_gradients(shape):
+    torch.manual_seed(0)
+    up = Upsample(shape[1])
+    x = torch.randn(shape, requires_grad=True)
+    reference = up.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+    out = up(x)
+    assert out.shape == reference.shape and torch.allclose(out, reference, atol=1e-5)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, [x, up.conv.weight, up.conv.bias], g)
+    ref_grads = torch.autograd.grad(reference, [x, up.conv.weight, up.conv.bias], g)
+    for a, b in zip(grads, ref_grads):
+        assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_downsample_halves_and_resblock_starts_as_identity_on_matching_channels():
+    x, emb = torch.randn(2, 8, 6, 6), torch.randn(2, 16)
+    assert Downsample(8)(x).shape == (2, 8, 3, 3)
+    assert torch.equal(ResBlock(8, 8, 16, norm_groups=4)(x, emb), x)
+    assert ResBlock(8, 12, 16, norm_groups=4)(x, emb).shape == (2, 12, 6, 6)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_cpu_attention_matches_sdpa(dtype):
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 17, 8, generator=g) for _ in range(3))
+    mask = torch.tensor([[True] * 5 + [False] * 12, [True] * 17])[:, None, None, :]
+    k, v = k[:, :, :17], v[:, :, :17]
+    reference = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    out = attention(q.to(dtype), k.to(dtype), v.to(dtype), mask).float()
+    assert torch.allclose(out, reference, atol=3e-2)
+    assert torch.equal(attention(q, k, v, mask), reference)  # fp32 goes through SDPA itself
