@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from data.hub import HubDatasetUnavailable
 from diffusion.losses import training_losses
+from evaluation.runner import evaluate, summary, write_results
 from models.embedding_cache import EmbeddingCache
 from training import distributed as ddp
 from training.batches import BatchStream, derived_seed
@@ -37,7 +38,7 @@ from training.lr_schedule import build_lr_scheduler
 from training.preview import preview_prompts, write_preview
 from training.resume import find_resume_checkpoint, restore, save
 from training.run_dir import resolve_run_dir
-from training.sampling import SamplerSettings, autocast
+from training.sampling import SamplerSettings, autocast, make_generate
 from training.signals import StopRequest
 from training.validate import ConfigError, check_precision, select_device, validate_config
 
@@ -75,17 +76,16 @@ def train_step(model, train_model, schedule, stream, cache, optimizer, scaler, c
     """One optimizer step over grad_accum micro-batches. Returns (grad_norm, finite)."""
     for micro in range(cfg.grad_accum):
         batch = stream.micro_batch(position, step, dist.rank, dist.world_size, micro, cfg.grad_accum, cfg.batch_size)
-        torch.manual_seed(derived_seed(cfg.seed, step, dist.rank, micro, 1))  # dropout inside the network
-        t = torch.randint(0, schedule.num_timesteps, (len(batch.rows),), device=batch.x0.device, generator=batch.generator)
-        eps = torch.randn(batch.x0.shape, device=batch.x0.device, generator=batch.generator)
+        torch.manual_seed(derived_seed(cfg.seed, step, dist.rank, micro))  # dropout inside the network
         cond = cache.lookup(batch.rows).as_model_kwargs()
         # DDP averages gradients over ranks on the last micro-batch only.
         accumulate_only = dist.enabled and micro < cfg.grad_accum - 1
         with train_model.no_sync() if accumulate_only else contextlib.nullcontext():
             with autocast(batch.x0.device, cfg.precision):
-                losses = training_losses(train_model, schedule, batch.x0, t, eps, cfg.prediction_type, cfg.min_snr_gamma, **cond)
+                losses = training_losses(train_model, schedule, batch.x0, batch.t, batch.eps, cfg.prediction_type,
+                                         cfg.min_snr_gamma, **cond)
             scaler.scale(losses.mean() / cfg.grad_accum).backward()
-        tracker.add(losses, t)
+        tracker.add(losses, batch.t)
     scaler.unscale_(optimizer)
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
     # One host sync per step: a non-finite loss or gradient must never reach the weights.
@@ -117,7 +117,7 @@ def train(cfg: DictConfig) -> None:
     lr_scheduler = build_lr_scheduler(optimizer, cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     schedule = instantiate(cfg.schedule)
-    stream = BatchStream(data, cache.index, cache.null_row, cfg.p_uncond, cfg.seed, device)
+    stream = BatchStream(data, cache.index, cache.null_row, cfg.p_uncond, schedule.num_timesteps, cfg.seed, device)
     derived = {"in_channels": data.channels, "image_size": data.image_size, "context_dim": cache.encoder.dim}
     objects = dict(model=model, ema=ema, optimizer=optimizer, lr_scheduler=lr_scheduler, scaler=scaler)
 
@@ -148,6 +148,15 @@ def train(cfg: DictConfig) -> None:
         if dist.is_main:
             write_preview(run_dir, ema.model, schedule, cache, cfg, data, settings, device, step, logger)
 
+    def evaluate_now():
+        if dist.is_main:
+            generate = make_generate(ema.model, schedule, cfg.prediction_type, cache, settings,
+                                     (data.channels, data.image_size), cfg.seed, device, cfg.precision)
+            results = evaluate(cfg.data.evaluator, generate, cfg.data.dataset, cfg.cache_dir, cfg.eval_samples)
+            logger.scalars({f"eval/{k}": v for k, v in results.items() if not k.endswith("count")}, step)
+            write_results(run_dir, step, results, cfg.eval_samples)
+            tqdm.write(f"eval step {step}: {summary(results)}")
+
     # --- loop ---
     model.train()
     bar = tqdm(total=cfg.max_steps, initial=step, dynamic_ncols=True, disable=not dist.is_main)
@@ -177,6 +186,8 @@ def train(cfg: DictConfig) -> None:
         bar.update(1)
         if cfg.sample_every and step % cfg.sample_every == 0 and step < cfg.max_steps:
             preview()
+        if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.max_steps:
+            evaluate_now()
         if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < cfg.max_steps:
             checkpoint()
         if ddp.any_rank(stop.requested, device, dist):
@@ -189,6 +200,8 @@ def train(cfg: DictConfig) -> None:
     checkpoint()
     if step == cfg.max_steps and cfg.sample_every:
         preview()
+    if step == cfg.max_steps and cfg.eval_every:
+        evaluate_now()
     logger.close()
     stop.restore()
     ddp.cleanup(dist)

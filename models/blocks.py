@@ -54,7 +54,7 @@ class Downsample(nn.Module):
 # Nearest-neighbour x2 followed by a 3x3 convolution gives each output pixel (2i + a, 2j + b) a 2x2
 # neighbourhood of input pixels: along each axis, phase 0 sees input offsets (-1, 0) with weights
 # (w0, w1 + w2) and phase 1 sees (0, +1) with (w0 + w1, w2). _PHASES[a] maps the 3 taps to those 2.
-_PHASES = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+_PHASES = [[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]]
 
 
 class Upsample(nn.Module):
@@ -71,7 +71,7 @@ class Upsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        phases = _PHASES.to(x.device, self.conv.weight.dtype)
+        phases = torch.tensor(_PHASES, device=x.device, dtype=self.conv.weight.dtype)
         kernels = torch.einsum("atk,oikl,bsl->aboits", phases, self.conv.weight, phases)  # (2, 2, C, C, 2, 2)
         padded = F.pad(x, (1, 1, 1, 1))
         outs = [F.conv2d(padded[:, :, a : a + h + 1, p : p + w + 1], kernels[a, p], self.conv.bias)

@@ -1,11 +1,14 @@
 """The stream of training batches, a pure function of (seed, data position, step, rank, micro-batch).
 
 Images are visited in epochs, each a fresh permutation drawn from (seed, epoch); the stream position is
-the number of images consumed so far. Everything random inside a step (which caption of an image, the
-caption dropout for classifier-free guidance, timesteps, noise, dropout in the network) comes from a
-generator seeded by (seed, step, rank, micro-batch). Resuming at a step therefore replays exactly what
-an uninterrupted run would have seen, and the only data state to save is the position.
-A global batch of `batch_size` images is split into world_size ranks x grad_accum micro-batches.
+the number of images consumed so far. The random draws of a step (which caption of each image, the
+caption dropout for classifier-free guidance, timesteps, noise) are made for the whole global batch
+from a generator seeded by (seed, step), and each process and micro-batch takes its slice. So:
+- resuming at a step replays exactly what an uninterrupted run would have seen, and the only data
+  state to save is the position;
+- a global batch of `batch_size` images, split into world_size ranks x grad_accum micro-batches, sees
+  the same images, captions, timesteps and noise however it is split (only dropout inside the network,
+  seeded per rank and micro-batch, differs), so 1 process and 8, or grad_accum 1 and 4, train alike.
 """
 from __future__ import annotations
 
@@ -23,28 +26,27 @@ def derived_seed(*parts: int) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def step_generator(seed: int, step: int, rank: int, micro: int, device: torch.device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(derived_seed(seed, step, rank, micro))
-
-
 @dataclass
 class MicroBatch:
     x0: torch.Tensor  # (b, C, H, W) float32 in [-1, 1]
     rows: torch.Tensor  # (b,) long, rows of the embedding cache (the null row where the caption was dropped)
-    generator: torch.Generator  # for timesteps and noise of this micro-batch
+    t: torch.Tensor  # (b,) long timesteps
+    eps: torch.Tensor  # (b, C, H, W) standard normal noise
 
 
 class BatchStream:
     """Draws micro-batches from an in-memory dataset whose captions are rows of an EmbeddingCache."""
 
     def __init__(self, data: CaptionedImages, caption_rows: dict[str, int], null_row: int, p_uncond: float,
-                 seed: int, device: torch.device):
+                 num_timesteps: int, seed: int, device: torch.device):
         self.images = data.images.to(device)
         counts = [len(c) for c in data.captions]
         self.counts = torch.tensor(counts, device=device)
         self.offsets = torch.cumsum(torch.tensor([0] + counts[:-1]), 0).to(device)
         self.rows = torch.tensor([caption_rows[c] for caps in data.captions for c in caps], device=device)
         self.null_row, self.p_uncond, self.seed, self.device = null_row, p_uncond, seed, device
+        self.num_timesteps = num_timesteps
+        self._draws = (None, None)  # (step, draws) of the last step, shared by its micro-batches
 
     def __len__(self) -> int:
         return len(self.images)
@@ -60,16 +62,26 @@ class BatchStream:
             start, count = start + take, count - take
         return torch.cat(out).to(self.device)
 
+    def _step_draws(self, step: int, batch_size: int) -> dict[str, torch.Tensor]:
+        """The random draws of one step for the whole global batch, from a generator seeded by (seed, step)."""
+        if self._draws[0] != (step, batch_size):
+            g = torch.Generator(device=self.device).manual_seed(derived_seed(self.seed, step))
+            shape = (batch_size, *self.images.shape[1:])
+            draws = {"pick": torch.rand(batch_size, generator=g, device=self.device),
+                     "drop": torch.rand(batch_size, generator=g, device=self.device) < self.p_uncond,
+                     "t": torch.randint(0, self.num_timesteps, (batch_size,), generator=g, device=self.device),
+                     "eps": torch.randn(shape, generator=g, device=self.device)}
+            self._draws = ((step, batch_size), draws)
+        return self._draws[1]
+
     def micro_batch(self, position: int, step: int, rank: int, world_size: int, micro: int, grad_accum: int,
                     batch_size: int) -> MicroBatch:
         """Micro-batch `micro` of rank `rank` within the global batch that starts at stream `position`."""
         size = batch_size // (world_size * grad_accum)
-        start = position + (rank * grad_accum + micro) * size
-        index = self.indices(start, size)
-        generator = step_generator(self.seed, step, rank, micro, self.device)
-        pick = (torch.rand(size, generator=generator, device=self.device) * self.counts[index]).long()
-        rows = self.rows[self.offsets[index] + pick]
-        dropped = torch.rand(size, generator=generator, device=self.device) < self.p_uncond
-        rows = torch.where(dropped, torch.full_like(rows, self.null_row), rows)
+        offset = (rank * grad_accum + micro) * size
+        index = self.indices(position + offset, size)
+        draws = {k: v[offset : offset + size] for k, v in self._step_draws(step, batch_size).items()}
+        rows = self.rows[self.offsets[index] + (draws["pick"] * self.counts[index]).long()]
+        rows = torch.where(draws["drop"], torch.full_like(rows, self.null_row), rows)
         x0 = self.images[index].float() / 127.5 - 1.0
-        return MicroBatch(x0, rows, generator)
+        return MicroBatch(x0, rows, draws["t"], draws["eps"])

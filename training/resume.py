@@ -23,9 +23,11 @@ COMPATIBLE_KEYS = ("model", "schedule", "text_encoder", "data", "prediction_type
 
 def find_resume_checkpoint(cfg, run_dir: Path) -> Path | None:
     """The checkpoint to resume from, or None for a fresh run. Missing or foreign runs are ConfigErrors."""
-    if cfg.resume in (None, ""):
-        return None
     found = checkpoint_dirs(run_dir)
+    if cfg.resume in (None, ""):
+        if found:
+            raise ConfigError(f"{run_dir} already holds checkpoints; pass resume={run_dir} (or resume=auto) to continue it")
+        return None
     if not found:
         if cfg.resume == "auto":
             return None

@@ -71,3 +71,18 @@ def fixed_noise(n: int, channels: int, image_size: int, seed: int, device) -> to
     """(n, C, H, W) standard normal noise drawn on the CPU from `seed`: identical on every device."""
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, channels, image_size, image_size, generator=g).to(device)
+
+
+def make_generate(model, schedule: Schedule, prediction_type: str, cache: EmbeddingCache, settings: SamplerSettings,
+                  shape: tuple[int, int], seed: int, device, precision: str = "fp32", batch_size: int = 64):
+    """generate(prompts) -> uint8 images, drawing each call's noise from `seed`: the evaluation
+    functions take this, so they do not depend on how a model is stored or sampled."""
+    channels, image_size = shape
+
+    def generate(prompts: list[str]) -> torch.Tensor:
+        noise = fixed_noise(len(prompts), channels, image_size, seed, device)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        return sample_images(model, schedule, prediction_type, cache, prompts, settings, noise,
+                             batch_size=batch_size, precision=precision, generator=generator).cpu()
+
+    return generate

@@ -1,0 +1,45 @@
+"""Chooses the evaluation that fits a dataset (its config's `evaluator`) and formats its summary."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from data.shapes import DEFAULT_HELD_OUT
+from evaluation.digits_eval import evaluate_digits
+from evaluation.shapes_eval import evaluate_shapes
+
+EVALUATORS = ("shapes", "digits")
+
+
+def evaluate(evaluator: str | None, generate: Callable[[list[str]], torch.Tensor], dataset_cfg, cache_dir,
+             num_samples: int | None = None) -> dict[str, float]:
+    """Run the dataset's evaluation. num_samples=None is the full evaluation (every shapes prompt, 500
+    digits); a number makes it cheap enough for use during training."""
+    if evaluator == "shapes":
+        held_out = dataset_cfg.get("held_out", DEFAULT_HELD_OUT)
+        return evaluate_shapes(generate, held_out, max_prompts=None if num_samples is None else max(1, num_samples // 2))
+    if evaluator == "digits":
+        return evaluate_digits(generate, dataset_cfg.get("image_size", 32), cache_dir, num_samples or 500)
+    raise ValueError(f"no evaluation for this dataset (evaluator={evaluator!r}); valid choices: {', '.join(EVALUATORS)}")
+
+
+def summary(results: dict[str, float]) -> str:
+    """The headline numbers on one line."""
+    keys = [k for k in ("held_in/all", "held_out/all", "held_in/black_background", "accuracy", "fid", "fid_real_vs_real")
+            if k in results]
+    return "  ".join(f"{k}={results[k]:.4g}" for k in keys)
+
+
+def write_results(run_dir, step: int, results: dict, num_samples: int | None) -> Path:
+    """<run>/eval/step_XXXXXXXX.json (full evaluation) or step_XXXXXXXX_nN.json, written atomically."""
+    folder = Path(run_dir) / "eval"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (f"step_{step:08d}.json" if num_samples is None else f"step_{step:08d}_n{num_samples}.json")
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+    return path

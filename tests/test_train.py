@@ -1,0 +1,94 @@
+"""End-to-end behaviour of train.py on a tiny config, in-process."""
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from training.checkpoint import checkpoint_dirs, load_state
+from training.validate import ConfigError
+from tests.training_harness import ROOT, run_train
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_run_writes_checkpoints_samples_and_tensorboard_logs(in_tmp, cache_dir):
+    run = run_train(["name=smoke_test", "sample_every=3", "keep_checkpoints=1"], cache_dir)
+    assert run.parent == in_tmp / "runs" / "smoke_test"
+    assert [p.name for p in checkpoint_dirs(run)] == ["step_00000006"]
+    assert {p.name for p in (run / "samples").iterdir()} == {"step_00000003.png", "step_00000006.png"}
+    events = EventAccumulator(str(run), size_guidance={"images": 0, "tensors": 0}).Reload()
+    tags = events.Tags()
+    assert {"train/loss", "train/lr", "train/grad_norm", "train/img_per_s", "train/loss_t_q0"} <= set(tags["scalars"])
+    assert [e.step for e in events.Scalars("train/loss")] == [2, 4, 6]
+    assert "samples/ema" in tags["images"] and {"config/text_summary", "samples/prompts/text_summary"} <= set(tags["tensors"])
+    assert events.Images("samples/ema")[-1].width > 128
+
+
+def _stop_after(monkeypatch, stop_step):
+    """Make the loop see a stop request (as after SIGTERM) once `stop_step` steps are done."""
+    import training.signals as signals
+
+    calls = {"n": 0}
+
+    def requested(self):
+        calls["n"] += 1
+        return calls["n"] >= stop_step
+
+    monkeypatch.setattr(signals.StopRequest, "requested", property(requested))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resumed_training_is_bitwise_identical_to_uninterrupted(in_tmp, cache_dir, monkeypatch, precision):
+    common = [f"precision={precision}", "model.dropout=0.1", "p_uncond=0.3", "ckpt_every=100", "max_steps=6"]
+    straight = run_train(["name=straight", *common], cache_dir)
+    with monkeypatch.context() as m:
+        _stop_after(m, 3)
+        split = run_train(["name=split", *common], cache_dir)
+    assert [p.name for p in checkpoint_dirs(split)] == ["step_00000003"]
+    resumed = run_train(["name=split", f"resume={split}", *common], cache_dir)
+    assert resumed == split
+    a, b = checkpoint_dirs(straight)[-1], checkpoint_dirs(split)[-1]
+    assert a.name == b.name == "step_00000006"
+    for weights in ("model.safetensors", "ema.safetensors"):
+        x, y = load_file(a / weights), load_file(b / weights)
+        assert all(torch.equal(x[k], y[k]) for k in x), weights
+    sa, sb = load_state(a / "state.pt"), load_state(b / "state.pt")
+    assert sa["position"] == sb["position"] == 6 * 8
+    for k, v in sa["optimizer"]["state"].items():
+        assert torch.equal(v["exp_avg_sq"], sb["optimizer"]["state"][k]["exp_avg_sq"])
+
+
+def test_gradient_accumulation_matches_one_big_batch(in_tmp, cache_dir):
+    one = run_train(["name=accum1", "grad_accum=1", "max_steps=3"], cache_dir)
+    two = run_train(["name=accum2", "grad_accum=2", "max_steps=3"], cache_dir)
+    x = load_file(checkpoint_dirs(one)[-1] / "model.safetensors")
+    y = load_file(checkpoint_dirs(two)[-1] / "model.safetensors")
+    assert all(torch.allclose(x[k], y[k], atol=1e-5) for k in x)  # equal up to summation order
+
+
+def test_resume_auto_continues_the_latest_run_and_new_runs_refuse_a_used_folder(in_tmp, cache_dir):
+    first = run_train(["name=auto_test", "max_steps=3"], cache_dir)
+    again = run_train(["name=auto_test", "max_steps=6", "resume=auto"], cache_dir)
+    assert again == first and checkpoint_dirs(first)[-1].name == "step_00000006"
+
+
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_trains_a_step(in_tmp, cache_dir, experiment):
+    text = (ROOT / "configs" / "experiment" / f"{experiment}.yaml").read_text()
+    assert text.startswith("# @package _global_") and f"name: {experiment}\n" in text
+    run = run_train([f"+experiment={experiment}", "max_steps=1", "ckpt_every=0"], cache_dir)
+    assert run.parent.name == experiment and checkpoint_dirs(run)[-1].name == "step_00000001"

@@ -1,0 +1,85 @@
+"""Rebuilding a trained model from a run folder, for sampling and evaluation.
+
+The run's checkpoint holds its resolved config, including the values derived at training time
+(in_channels, image_size, context_dim), so the network and text encoder are rebuilt without loading
+the dataset, then the EMA (default) or raw weights are loaded from safetensors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from diffusion.schedules import Schedule
+from models.embedding_cache import EmbeddingCache
+from training.checkpoint import CheckpointError, checkpoint_dirs
+from training.resume import load_network
+from training.sampling import SamplerSettings
+from training.validate import ConfigError, validate_sampler
+
+SAMPLER_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sampler"
+
+WEIGHTS = ("ema", "model")
+
+
+@dataclass
+class LoadedRun:
+    cfg: DictConfig
+    model: torch.nn.Module
+    schedule: Schedule
+    cache: EmbeddingCache
+    checkpoint: Path
+    step: int
+
+
+def find_checkpoint(run: str | Path, checkpoint: str | None = None) -> Path:
+    """The run's newest checkpoint, or the named one (a step number or a folder name)."""
+    run = Path(run)
+    if not run.is_dir():
+        raise ConfigError(f"run={run}: no such run folder")
+    found = checkpoint_dirs(run)
+    if not found:
+        raise ConfigError(f"run={run}: no checkpoint in {run}/checkpoints/ (training saves every ckpt_every steps)")
+    if checkpoint is None:
+        return found[-1]
+    wanted = f"step_{int(checkpoint):08d}" if str(checkpoint).isdigit() else str(checkpoint)
+    for path in found:
+        if path.name == wanted:
+            return path
+    raise ConfigError(f"checkpoint={checkpoint} not in {run}; valid choices: {', '.join(p.name for p in found)}")
+
+
+def load_run(run: str | Path, checkpoint: str | None = None, weights: str = "ema", device: str | torch.device = "cpu") -> LoadedRun:
+    if weights not in WEIGHTS:
+        raise ConfigError(f"unknown weights {weights!r}; valid choices: {', '.join(WEIGHTS)}")
+    path = find_checkpoint(run, checkpoint)
+    if not (path / "config.yaml").is_file():
+        raise CheckpointError(f"cannot read checkpoint file {path / 'config.yaml'}: it does not exist")
+    cfg = OmegaConf.load(path / "config.yaml")
+    encoder = instantiate(cfg.text_encoder).to(device)
+    if encoder.dim != cfg.derived.context_dim:
+        raise CheckpointError(f"{path}: trained with a {cfg.derived.context_dim}-d text encoder, but {cfg.text_encoder._target_} "
+                              f"gives {encoder.dim}-d embeddings")
+    model = instantiate(cfg.model, **cfg.derived)
+    load_network(model, path / f"{weights}.safetensors")
+    step = int(path.name.split("_")[-1])
+    return LoadedRun(cfg, model.to(device).eval(), instantiate(cfg.schedule), EmbeddingCache(encoder, cfg.cache_dir).to(device), path, step)
+
+
+def sampler_settings(run_cfg: DictConfig, num_timesteps: int, **overrides) -> SamplerSettings:
+    """The run's sampler config with the given overrides (None = keep). Naming another sampler starts
+    from that sampler's own config file, so its options (eta, variance) come along."""
+    base = run_cfg.sampler
+    name = overrides.get("sampler")
+    if name is not None and name != base.name:
+        path = SAMPLER_CONFIGS / f"{name}.yaml"
+        if not path.is_file():
+            choices = sorted(p.stem for p in SAMPLER_CONFIGS.glob("*.yaml"))
+            raise ConfigError(f"unknown sampler {name!r}; valid choices: {', '.join(choices)}")
+        base = OmegaConf.load(path)
+    merged = OmegaConf.merge(base, {k: v for k, v in overrides.items() if v is not None and k != "sampler"})
+    validate_sampler(merged, num_timesteps)
+    return SamplerSettings(**OmegaConf.to_container(merged))
