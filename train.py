@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from dataclasses import dataclass
 import time
 from pathlib import Path
 
+import datasets
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -97,8 +99,45 @@ def train_step(model, train_model, schedule, stream, cache, optimizer, scaler, c
     return grad_norm, finite
 
 
+@dataclass
+class Parts:
+    """Everything a run builds: data, text embeddings, network, optimisation state, diffusion schedule."""
+
+    data: object
+    cache: EmbeddingCache
+    model: torch.nn.Module
+    ema: EMA
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: object
+    scaler: torch.amp.GradScaler
+    schedule: object
+    stream: BatchStream
+
+    def state(self) -> dict:
+        """The objects a checkpoint saves and restores."""
+        return dict(model=self.model, ema=self.ema, optimizer=self.optimizer, lr_scheduler=self.lr_scheduler, scaler=self.scaler)
+
+    def derived(self) -> dict:
+        """Config values derived from the data and the encoder, saved so a checkpoint rebuilds without them."""
+        return {"in_channels": self.data.channels, "image_size": self.data.image_size, "context_dim": self.cache.encoder.dim}
+
+
+def build(cfg: DictConfig, device: torch.device, dist: ddp.Distributed) -> Parts:
+    data, cache = build_data_and_text(cfg, device, dist)
+    model = instantiate(cfg.model, in_channels=data.channels, image_size=data.image_size, context_dim=cache.encoder.dim)
+    model = model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = instantiate(cfg.schedule)
+    return Parts(
+        data, cache, model, EMA(model, cfg.ema_decay, cfg.ema_warmup), optimizer,
+        build_lr_scheduler(optimizer, cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio),
+        torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"), schedule,
+        BatchStream(data, cache.index, cache.null_row, cfg.p_uncond, schedule.num_timesteps, cfg.seed, device))
+
+
 def train(cfg: DictConfig) -> None:
     # --- setup ---
+    datasets.disable_progress_bars()
     device = select_device(cfg.device)
     dist = ddp.setup_distributed(device)
     device = ddp.local_device(device, dist.local_rank)
@@ -109,25 +148,14 @@ def train(cfg: DictConfig) -> None:
     torch.manual_seed(cfg.seed)
 
     # --- build ---
-    data, cache = build_data_and_text(cfg, device, dist)
-    model = instantiate(cfg.model, in_channels=data.channels, image_size=data.image_size, context_dim=cache.encoder.dim)
-    model = model.to(device)
-    ema = EMA(model, cfg.ema_decay, cfg.ema_warmup)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    lr_scheduler = build_lr_scheduler(optimizer, cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
-    schedule = instantiate(cfg.schedule)
-    stream = BatchStream(data, cache.index, cache.null_row, cfg.p_uncond, schedule.num_timesteps, cfg.seed, device)
-    derived = {"in_channels": data.channels, "image_size": data.image_size, "context_dim": cache.encoder.dim}
-    objects = dict(model=model, ema=ema, optimizer=optimizer, lr_scheduler=lr_scheduler, scaler=scaler)
+    parts = build(cfg, device, dist)
+    model, ema, schedule, cache = parts.model, parts.ema, parts.schedule, parts.cache
 
     # --- maybe resume ---
-    step, position = 0, 0
-    if resume_from is not None:
-        step, position = restore(resume_from, **objects)
+    step, position = restore(resume_from, **parts.state()) if resume_from else (0, 0)
     if dist.is_main:
         remove_partial_checkpoints(run_dir)
-        print(f"run {run_dir}  model {model.num_parameters():,} parameters  data {len(data)} images  "
+        print(f"run {run_dir}  model {model.num_parameters():,} parameters  data {len(parts.data)} images  "
               f"{len(cache)} captions cached  device {device}  world {dist.world_size}" +
               (f"  resumed at step {step}" if resume_from else ""), flush=True)
     train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if dist.enabled else model
@@ -137,21 +165,22 @@ def train(cfg: DictConfig) -> None:
     if step == 0:
         logger.text("config", f"```\n{OmegaConf.to_yaml(cfg, resolve=True)}\n```", 0)
     settings = SamplerSettings(**OmegaConf.to_container(cfg.sampler))
-    stop, tracker, bad_steps = StopRequest(), LossTracker(schedule.num_timesteps, device), 0
+    evaluate_every = cfg.eval_every if cfg.data.get("evaluator") else 0  # datasets without an evaluator skip it
 
     def checkpoint():
+        ddp.check_in_sync(model, dist)
         if dist.is_main:
-            save(run_dir, step, position, cfg, derived, **objects)
+            save(run_dir, step, position, cfg, parts.derived(), **parts.state())
         ddp.barrier(dist)
 
     def preview():
         if dist.is_main:
-            write_preview(run_dir, ema.model, schedule, cache, cfg, data, settings, device, step, logger)
+            write_preview(run_dir, ema.model, schedule, cache, cfg, parts.data, settings, device, step, logger)
 
     def evaluate_now():
         if dist.is_main:
             generate = make_generate(ema.model, schedule, cfg.prediction_type, cache, settings,
-                                     (data.channels, data.image_size), cfg.seed, device, cfg.precision)
+                                     (parts.data.channels, parts.data.image_size), cfg.seed, device, cfg.precision)
             results = evaluate(cfg.data.evaluator, generate, cfg.data.dataset, cfg.cache_dir, cfg.eval_samples)
             logger.scalars({f"eval/{k}": v for k, v in results.items() if not k.endswith("count")}, step)
             write_results(run_dir, step, results, cfg.eval_samples)
@@ -159,34 +188,35 @@ def train(cfg: DictConfig) -> None:
 
     # --- loop ---
     model.train()
+    stop, tracker, bad_steps = StopRequest(), LossTracker(schedule.num_timesteps, device), 0
     bar = tqdm(total=cfg.max_steps, initial=step, dynamic_ncols=True, disable=not dist.is_main)
-    window_start, window_steps = time.perf_counter(), 0
+    train_seconds, window_steps = 0.0, 0
     while step < cfg.max_steps:
-        grad_norm, finite = train_step(model, train_model, schedule, stream, cache, optimizer, scaler, cfg, step, position, dist, tracker)
+        started = time.perf_counter()
+        grad_norm, finite = train_step(model, train_model, schedule, parts.stream, cache, parts.optimizer, parts.scaler,
+                                       cfg, step, position, dist, tracker)
         if finite:
             ema.update(model, step)
-            bad_steps = 0
-        else:
-            bad_steps += 1
-        lr_scheduler.step()
+        bad_steps = 0 if finite else bad_steps + 1
+        parts.lr_scheduler.step()
         step, position, window_steps = step + 1, position + cfg.batch_size, window_steps + 1
+        train_seconds += time.perf_counter() - started
         if bad_steps >= cfg.max_bad_steps:
             raise TrainingStopped(
                 f"training stopped at step {step}: {bad_steps} consecutive steps had a non-finite loss or gradient (none "
                 f"reached the weights); the last good checkpoint in {run_dir / 'checkpoints'} is untouched -- lower lr, "
                 f"use precision=fp32, or check the data")
         if step % cfg.log_every == 0 or step == cfg.max_steps:
-            elapsed = time.perf_counter() - window_start
             values = tracker.read_and_reset(dist)
-            values.update({"train/lr": optimizer.param_groups[0]["lr"], "train/grad_norm": grad_norm.item(),
-                           "train/img_per_s": window_steps * cfg.batch_size / elapsed, "train/skipped_steps": bad_steps})
+            values.update({"train/lr": parts.optimizer.param_groups[0]["lr"], "train/grad_norm": grad_norm.item(),
+                           "train/img_per_s": window_steps * cfg.batch_size / train_seconds, "train/skipped_steps": bad_steps})
             logger.scalars(values, step)
             bar.set_postfix(loss=f"{values['train/loss']:.4f}", img_s=f"{values['train/img_per_s']:.0f}")
-            window_start, window_steps = time.perf_counter(), 0
+            train_seconds, window_steps = 0.0, 0
         bar.update(1)
         if cfg.sample_every and step % cfg.sample_every == 0 and step < cfg.max_steps:
             preview()
-        if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.max_steps:
+        if evaluate_every and step % evaluate_every == 0 and step < cfg.max_steps:
             evaluate_now()
         if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < cfg.max_steps:
             checkpoint()
@@ -200,7 +230,7 @@ def train(cfg: DictConfig) -> None:
     checkpoint()
     if step == cfg.max_steps and cfg.sample_every:
         preview()
-    if step == cfg.max_steps and cfg.eval_every:
+    if step == cfg.max_steps and evaluate_every:
         evaluate_now()
     logger.close()
     stop.restore()

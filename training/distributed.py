@@ -67,3 +67,15 @@ def any_rank(flag: bool, device: torch.device, d: Distributed) -> bool:
 def cleanup(d: Distributed) -> None:
     if d.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def check_in_sync(model: torch.nn.Module, d: Distributed) -> None:
+    """Raise if the ranks' weights differ: DDP keeps them bitwise equal, so any difference is a bug."""
+    if not d.enabled:
+        return
+    checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
+    low, high = checksum.clone(), checksum.clone()
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    if low.item() != high.item():
+        raise RuntimeError(f"rank {d.rank}: weights differ between ranks (checksums {low.item()} .. {high.item()})")

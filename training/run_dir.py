@@ -22,6 +22,7 @@ def latest_run(name: str, root: str = RUNS) -> Path | None:
 
 def resolve_run_dir(resume: str | None, name: str, root: str = RUNS) -> str:
     """resume=null: a new folder; auto: the latest run with a checkpoint, else a new folder; a path: itself."""
+    name = str(name)  # Hydra parses name=1e3 or name=nan as numbers
     if resume in (None, "", "auto"):
         found = latest_run(name, root) if resume == "auto" else None
         if found is not None:

@@ -89,9 +89,8 @@ def validate_model(model_cfg, image_size: int, in_channels: int = 3) -> None:
 
 def validate_config(cfg, world_size: int = 1) -> None:
     validate_training(cfg, world_size)
-    if cfg.eval_every and cfg.data.get("evaluator") not in EVALUATORS:
-        raise ConfigError(f"eval_every={cfg.eval_every} but data has no evaluator ({cfg.data.get('evaluator')!r}); "
-                          f"valid choices: {', '.join(EVALUATORS)} -- or set eval_every=0")
+    if cfg.data.get("evaluator") not in (None, *EVALUATORS):
+        raise ConfigError(f"unknown data.evaluator {cfg.data.evaluator!r}; valid choices: null, {', '.join(EVALUATORS)}")
     schedule = validate_schedule(cfg)
     validate_sampler(cfg.sampler, schedule.num_timesteps)
     image_size = cfg.data.dataset.get("image_size")
