@@ -13,6 +13,7 @@ samples/.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 from dataclasses import dataclass
 import time
@@ -42,7 +43,7 @@ from training.resume import find_resume_checkpoint, restore, save
 from training.run_dir import resolve_run_dir
 from training.sampling import SamplerSettings, autocast, make_generate
 from training.signals import StopRequest
-from training.validate import ConfigError, check_precision, select_device, validate_config
+from training.validate import ConfigError, check_precision, preflight, select_device, validate_config
 
 
 class TrainingStopped(RuntimeError):
@@ -58,7 +59,17 @@ def main(cfg: DictConfig) -> None:
         train(cfg)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
+        remove_if_unused(Path(HydraConfig.get().runtime.output_dir))
         sys.exit(2)
+
+
+def remove_if_unused(run_dir: Path) -> None:
+    """A run that failed its checks leaves no folder behind (Hydra makes it before the checks run)."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
+        shutil.rmtree(run_dir)
+        for parent in (run_dir.parent, run_dir.parent.parent):  # runs/<name>/ and runs/, when left empty
+            if parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
 
 
 def build_data_and_text(cfg: DictConfig, device: torch.device, dist: ddp.Distributed):
@@ -238,4 +249,9 @@ def train(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    try:
+        preflight(sys.argv[1:], Path(__file__).resolve().parent / "configs")
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     main()

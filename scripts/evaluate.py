@@ -43,7 +43,7 @@ def evaluate_run(cfg: DictConfig) -> dict:
     return results
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path="../configs/scripts", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     try:
         evaluate_run(cfg)

@@ -55,7 +55,7 @@ def sample(cfg: DictConfig) -> Path:
     return out
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="sample")
+@hydra.main(version_base="1.3", config_path="../configs/scripts", config_name="sample")
 def main(cfg: DictConfig) -> None:
     try:
         sample(cfg)

@@ -54,7 +54,6 @@ def _env(cache_dir):
     return {**os.environ, "TEXTDIFFUSION_CACHE": str(cache_dir), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-@pytest.mark.slow
 def test_sigterm_writes_a_final_checkpoint_and_exits_cleanly(in_tmp, cache_dir):
     proc = subprocess.Popen(_train_command("name=term", "max_steps=100000", "ckpt_every=0"), cwd=in_tmp,
                             env=_env(cache_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -71,7 +70,6 @@ def test_sigterm_writes_a_final_checkpoint_and_exits_cleanly(in_tmp, cache_dir):
     assert 0 < step < 100000
 
 
-@pytest.mark.slow
 def test_sigkill_while_saving_leaves_the_previous_checkpoint_and_resume_auto_works(in_tmp, cache_dir):
     big = ["model.base_channels=64", "model.norm_groups=32", "model.attention_head_dim=32", "ckpt_every=2",
            "max_steps=100000", "keep_checkpoints=2"]
@@ -98,7 +96,6 @@ def test_sigkill_while_saving_leaves_the_previous_checkpoint_and_resume_auto_wor
     assert not list(run.glob("checkpoints/.tmp_step_*"))
 
 
-@pytest.mark.slow
 def test_torchrun_two_processes_match_one_process_and_resume(in_tmp, cache_dir):
     env = _env(cache_dir)
     common = ["max_steps=4", "ckpt_every=2", "log_every=1"]

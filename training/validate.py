@@ -6,6 +6,8 @@ the options.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from hydra.utils import instantiate
 
@@ -132,3 +134,25 @@ def _cause(error: Exception) -> str:
     while error.__cause__ is not None:
         error = error.__cause__
     return str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+
+
+def preflight(argv: list[str], config_dir: Path) -> None:
+    """Checks on the command line that must come before Hydra acts on it: config-group choices (Hydra's
+    own message spans a dozen lines) and a resume folder (Hydra would create a missing one as the run
+    folder). Raises ConfigError."""
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        key = key.lstrip("+~")
+        if not sep or "." in key:
+            continue
+        if key == "resume" and value not in ("", "null", "auto"):
+            from training.checkpoint import checkpoint_dirs
+
+            if not checkpoint_dirs(value):
+                raise ConfigError(f"resume={value}: no checkpoint in {value}/checkpoints/ -- not a run folder, or it never saved")
+        group = config_dir / key
+        if group.is_dir():
+            choices = sorted(p.stem for p in group.glob("*.yaml"))
+            for choice in value.split(","):
+                if choice not in choices:
+                    raise ConfigError(f"unknown {key} {choice!r}; valid choices: {', '.join(choices)}")
