@@ -194,7 +194,7 @@ def train(cfg: DictConfig) -> None:
                                      (parts.data.channels, parts.data.image_size), cfg.seed, device, cfg.precision)
             results = evaluate(cfg.data.evaluator, generate, cfg.data.dataset, cfg.cache_dir, cfg.eval_samples)
             logger.scalars({f"eval/{k}": v for k, v in results.items() if not k.endswith("count")}, step)
-            write_results(run_dir, step, results, cfg.eval_samples)
+            write_results(run_dir, step, results, cfg.eval_samples, settings.tag())
             tqdm.write(f"eval step {step}: {summary(results)}")
 
     # --- loop ---

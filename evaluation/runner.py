@@ -34,11 +34,13 @@ def summary(results: dict[str, float]) -> str:
     return "  ".join(f"{k}={results[k]:.4g}" for k in keys)
 
 
-def write_results(run_dir, step: int, results: dict, num_samples: int | None) -> Path:
-    """<run>/eval/step_XXXXXXXX.json (full evaluation) or step_XXXXXXXX_nN.json, written atomically."""
+def write_results(run_dir, step: int, results: dict, num_samples: int | None, sampler: str) -> Path:
+    """<run>/eval/step_XXXXXXXX[_nN]_<sampler>.json, written atomically. `_nN` marks a reduced evaluation;
+    `sampler` names the sampling settings (e.g. ddim50_g3), so evaluations under other settings sit beside it."""
     folder = Path(run_dir) / "eval"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (f"step_{step:08d}.json" if num_samples is None else f"step_{step:08d}_n{num_samples}.json")
+    size = "" if num_samples is None else f"_n{num_samples}"
+    path = folder / f"step_{step:08d}{size}_{sampler}.json"
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
     os.replace(tmp, path)

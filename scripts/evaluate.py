@@ -10,24 +10,17 @@ Writes <run>/eval/step_XXXXXXXX.json and prints a one-line summary.
 """
 from __future__ import annotations
 
-import sys
-
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from evaluation.runner import evaluate, summary, write_results
-from training.checkpoint import CheckpointError
-from training.loading import load_run, sampler_settings
+from training.loading import load_for_sampling, run_or_exit
 from training.sampling import make_generate
-from training.validate import ConfigError, check_precision, select_device
+from training.validate import ConfigError
 
 
 def evaluate_run(cfg: DictConfig) -> dict:
-    device = select_device(cfg.device)
-    check_precision(cfg.precision, device)
-    run = load_run(cfg.run, cfg.checkpoint, cfg.weights, device)
-    settings = sampler_settings(run.cfg, run.schedule.num_timesteps, sampler=cfg.sampler, num_steps=cfg.num_steps,
-                                guidance_scale=cfg.guidance_scale, guidance_rescale=cfg.guidance_rescale)
+    run, settings, device = load_for_sampling(cfg)
     derived = run.cfg.derived
     generate = make_generate(run.model, run.schedule, run.cfg.prediction_type, run.cache, settings,
                              (derived.in_channels, derived.image_size), cfg.seed, device, cfg.precision, cfg.batch_size)
@@ -37,7 +30,7 @@ def evaluate_run(cfg: DictConfig) -> dict:
         raise ConfigError(str(error)) from None
     results["step"] = run.step
     results["sampler"] = OmegaConf.to_container(OmegaConf.structured(settings))
-    path = write_results(cfg.run, run.step, results, cfg.num_samples)
+    path = write_results(cfg.run, run.step, results, cfg.num_samples, settings.tag())
     print(f"eval step {run.step} ({settings.name} {settings.num_steps} steps, guidance {settings.guidance_scale}): "
           f"{summary(results)}  -> {path}")
     return results
@@ -45,11 +38,7 @@ def evaluate_run(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../configs/scripts", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
-        evaluate_run(cfg)
-    except (ConfigError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_or_exit(evaluate_run, cfg)
 
 
 if __name__ == "__main__":

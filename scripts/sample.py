@@ -11,18 +11,15 @@ same images.
 from __future__ import annotations
 
 import datetime
-import sys
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig, ListConfig
 
-from training.checkpoint import CheckpointError
 from training.grid import caption_grid, to_pil
-from training.loading import load_run, sampler_settings
-from training.sampling import fixed_noise, sample_images
-from training.validate import ConfigError, check_precision, select_device
+from training.loading import load_for_sampling, run_or_exit
+from training.sampling import make_generate
+from training.validate import ConfigError
 
 
 def prompt_list(prompts) -> list[str]:
@@ -34,22 +31,17 @@ def prompt_list(prompts) -> list[str]:
 
 def sample(cfg: DictConfig) -> Path:
     prompts = prompt_list(cfg.prompts)
-    device = select_device(cfg.device)
-    check_precision(cfg.precision, device)
-    run = load_run(cfg.run, cfg.checkpoint, cfg.weights, device)
-    settings = sampler_settings(run.cfg, run.schedule.num_timesteps, sampler=cfg.sampler, num_steps=cfg.num_steps,
-                                guidance_scale=cfg.guidance_scale, guidance_rescale=cfg.guidance_rescale)
-    derived = run.cfg.derived
-    noise = fixed_noise(len(prompts), derived.in_channels, derived.image_size, cfg.seed, device)
-    images = sample_images(run.model, run.schedule, run.cfg.prediction_type, run.cache, prompts, settings, noise,
-                           batch_size=cfg.batch_size, precision=cfg.precision,
-                           generator=torch.Generator(device=device).manual_seed(cfg.seed))
+    run, settings, device = load_for_sampling(cfg)
+    shape = (run.cfg.derived.in_channels, run.cfg.derived.image_size)
+    generate = make_generate(run.model, run.schedule, run.cfg.prediction_type, run.cache, settings, shape, cfg.seed,
+                             device, cfg.precision, cfg.batch_size)
+    images = generate(prompts)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out = Path(cfg.out) if cfg.out else Path(cfg.run) / "samples" / f"sample_{stamp}"
     out.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(images.cpu()):
+    for i, image in enumerate(images):
         to_pil(image).save(out / f"{i:03d}.png")
-    caption_grid(images.cpu(), prompts).save(out / "grid.png")
+    caption_grid(images, prompts).save(out / "grid.png")
     print(f"{len(prompts)} images from {run.checkpoint} ({settings.name}, {settings.num_steps} steps, "
           f"guidance {settings.guidance_scale}) -> {out}")
     return out
@@ -57,11 +49,7 @@ def sample(cfg: DictConfig) -> Path:
 
 @hydra.main(version_base="1.3", config_path="../configs/scripts", config_name="sample")
 def main(cfg: DictConfig) -> None:
-    try:
-        sample(cfg)
-    except (ConfigError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_or_exit(sample, cfg)
 
 
 if __name__ == "__main__":

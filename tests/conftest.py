@@ -32,6 +32,19 @@ def text_condition(batch: int, length: int = 6, dim: int = 12, real_tokens=(6, 3
     return context, mask, torch.randn(batch, dim, generator=g)
 
 
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    """Datasets and text embeddings shared by the training tests."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in a fresh folder, so runs/ lands there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(0)

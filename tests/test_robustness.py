@@ -4,7 +4,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,17 +12,6 @@ from safetensors.torch import load_file
 import train as train_script
 from training.checkpoint import checkpoint_dirs, load_state
 from tests.training_harness import ROOT, TINY, run_train
-
-
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_non_finite_steps_are_skipped_and_then_training_stops(in_tmp, cache_dir, monkeypatch):

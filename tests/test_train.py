@@ -1,5 +1,4 @@
 """End-to-end behaviour of train.py on a tiny config, in-process."""
-from pathlib import Path
 
 import pytest
 import torch
@@ -7,19 +6,7 @@ from safetensors.torch import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from training.checkpoint import checkpoint_dirs, load_state
-from training.validate import ConfigError
 from tests.training_harness import ROOT, run_train
-
-
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_a_run_writes_checkpoints_samples_and_tensorboard_logs(in_tmp, cache_dir):

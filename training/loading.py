@@ -6,6 +6,7 @@ the dataset, then the EMA (default) or raw weights are loaded from safetensors.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from models.embedding_cache import EmbeddingCache
 from training.checkpoint import CheckpointError, checkpoint_dirs
 from training.resume import load_network
 from training.sampling import SamplerSettings
-from training.validate import ConfigError, validate_sampler
+from training.validate import ConfigError, check_precision, select_device, validate_sampler
 
 SAMPLER_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sampler"
 
@@ -83,3 +84,23 @@ def sampler_settings(run_cfg: DictConfig, num_timesteps: int, **overrides) -> Sa
     merged = OmegaConf.merge(base, {k: v for k, v in overrides.items() if v is not None and k != "sampler"})
     validate_sampler(merged, num_timesteps)
     return SamplerSettings(**OmegaConf.to_container(merged))
+
+
+def load_for_sampling(cfg: DictConfig) -> tuple[LoadedRun, SamplerSettings, torch.device]:
+    """What scripts/sample.py and scripts/evaluate.py share: the device, the run's model, and the run's
+    sampler settings with the command line's overrides."""
+    device = select_device(cfg.device)
+    check_precision(cfg.precision, device)
+    run = load_run(cfg.run, cfg.checkpoint, cfg.weights, device)
+    settings = sampler_settings(run.cfg, run.schedule.num_timesteps, sampler=cfg.sampler, num_steps=cfg.num_steps,
+                                guidance_scale=cfg.guidance_scale, guidance_rescale=cfg.guidance_rescale)
+    return run, settings, device
+
+
+def run_or_exit(function, cfg: DictConfig):
+    """Call a script's body; a user error becomes one line on stderr and exit status 2."""
+    try:
+        return function(cfg)
+    except (ConfigError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

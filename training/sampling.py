@@ -29,6 +29,10 @@ class SamplerSettings:
     guidance_rescale: float = 0.0
     options: dict = field(default_factory=dict)  # sampler-specific: eta (ddim), variance (ddpm)
 
+    def tag(self) -> str:
+        """A short name for file names, e.g. ddim50_g3."""
+        return f"{self.name}{self.num_steps or 'all'}_g{self.guidance_scale:g}"
+
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float -> [0, 255] uint8."""

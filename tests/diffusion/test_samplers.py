@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from diffusion.forward import PREDICTION_TYPES, target, to_x0_eps
-from diffusion.samplers import SAMPLERS, ddim, ddpm, dpm_solver_pp_2m, get_sampler
+from diffusion.samplers import SAMPLERS, ddim, ddpm, get_sampler
 from diffusion.schedules import get_schedule
 from diffusion.timesteps import SPACINGS, sampling_timesteps
 
