@@ -208,7 +208,10 @@ def train(cfg: DictConfig) -> None:
                                        cfg, step, position, dist, tracker)
         if finite:
             ema.update(model, step)
-        bad_steps = 0 if finite else bad_steps + 1
+        # fp16: GradScaler starts high and halves its scale on each overflow; only overflows it cannot
+        # explain (scale already below 1) count as bad steps.
+        scaled_overflow = cfg.precision == "fp16" and parts.scaler.get_scale() >= 1.0
+        bad_steps = 0 if finite or scaled_overflow else bad_steps + 1
         parts.lr_scheduler.step()
         step, position, window_steps = step + 1, position + cfg.batch_size, window_steps + 1
         train_seconds += time.perf_counter() - started

@@ -112,13 +112,30 @@ class TransformerBlock(nn.Module):
         return x + self.ff(self.norm_ff(x))
 
 
+def positional_embedding_2d(h: int, w: int, dim: int, device=None) -> torch.Tensor:
+    """Fixed 2D sine-cosine embedding of feature-map positions (as in MAE and DiT), (h * w, dim): a quarter
+    of the channels each hold sin / cos of the row and of the column index at geometric frequencies."""
+    quarter = dim // 4
+    omega = 1.0 / 10000 ** (torch.arange(quarter, device=device, dtype=torch.float32) / quarter)
+    rows, cols = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
+                                torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
+    y, x = rows.reshape(-1, 1) * omega, cols.reshape(-1, 1) * omega
+    return F.pad(torch.cat([y.sin(), y.cos(), x.sin(), x.cos()], dim=1), (0, dim - 4 * quarter))
+
+
 class SpatialTransformer(nn.Module):
     """A transformer block applied to the positions of a feature map, (B, C, H, W) -> (B, C, H, W):
-    GroupNorm -> Linear in -> TransformerBlock -> Linear out (zero-initialised: starts as the identity)
-    -> + input. The (B, H*W, C) view is free when the map is channels-last."""
+    GroupNorm -> Linear in (+ 2D positional embedding) -> TransformerBlock -> Linear out (zero-initialised:
+    starts as the identity) -> + input. The (B, H*W, C) view is free when the map is channels-last.
 
-    def __init__(self, channels: int, heads: int, self_attention: bool = True, context_dim: int | None = None, norm_groups: int = 32):
+    The positional embedding gives every query its absolute place on the map. A convolutional network
+    only learns where it is from the zero padding at the borders, slowly; with the embedding,
+    cross-attention can tie "top left" to the top-left positions directly (see notes/)."""
+
+    def __init__(self, channels: int, heads: int, self_attention: bool = True, context_dim: int | None = None,
+                 norm_groups: int = 32, positional_embedding: bool = False):
         super().__init__()
+        self.positional_embedding = positional_embedding
         self.norm = nn.GroupNorm(norm_groups, channels)
         self.proj_in = nn.Linear(channels, channels)
         self.block = TransformerBlock(channels, heads, self_attention, context_dim)
@@ -126,6 +143,8 @@ class SpatialTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, context_mask: torch.Tensor | None = None) -> torch.Tensor:
         b, c, h, w = x.shape
-        tokens = self.norm(x).permute(0, 2, 3, 1).reshape(b, h * w, c)
-        tokens = self.proj_out(self.block(self.proj_in(tokens), context, context_mask))
+        tokens = self.proj_in(self.norm(x).permute(0, 2, 3, 1).reshape(b, h * w, c))
+        if self.positional_embedding:
+            tokens = tokens + positional_embedding_2d(h, w, c, x.device)
+        tokens = self.proj_out(self.block(tokens, context, context_mask))
         return x + tokens.view(b, h, w, c).permute(0, 3, 1, 2)

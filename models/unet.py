@@ -11,6 +11,8 @@ The text enters by `context_injection`:
     add_pooled        a pooled text vector (B, context_dim) projected and added to the time embedding
     both              the two together
 `context=None` (and `pooled=None`) is the unconditional path: no text reaches the network.
+`positional_embedding` adds a fixed 2D sine-cosine embedding to the tokens of every spatial transformer
+(parameter-free), which lets cross-attention bind position words to places quickly.
 Nothing depends on the spatial size except where attention sits, which is given as feature-map sizes of
 an `image_size` input; the network runs on any size divisible by its total downsampling.
 """
@@ -59,6 +61,7 @@ class UNet(nn.Module):
         attention_head_dim: int = 32,
         dropout: float = 0.0,
         norm_groups: int = 32,
+        positional_embedding: bool = False,
     ):
         super().__init__()
         cross_attention = _check_text_args(cross_attention, context_injection, context_dim)
@@ -76,7 +79,7 @@ class UNet(nn.Module):
             res = ResBlock(c_in, c_out, emb_dim, dropout, norm_groups)
             wants = has_attention and (level in levels or level == "middle")
             attn = SpatialTransformer(c_out, c_out // attention_head_dim, self_attention,
-                                      context_dim if cross_attention else None, norm_groups) if wants else None
+                                      context_dim if cross_attention else None, norm_groups, positional_embedding) if wants else None
             return _Layer(res, attn)
 
         self.conv_in = nn.Conv2d(in_channels, base_channels, 3, padding=1)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The ablations of notes/2026-11-22-shapes-ablations.md: each run trains for the same wall-clock budget
 # (max_steps = 7 min x its measured img/s / batch 32) and is then evaluated in full.
-#   bash scripts/ablations.sh            # all rows, one after another (about 75 minutes on 2 cores)
+#   bash scripts/ablations.sh            # all rows, one after another (about 80 minutes on 2 cores)
 #   bash scripts/ablations.sh xa_lin     # rows whose name matches
 set -euo pipefail
 common="eval_every=0 sample_every=500 ckpt_every=500"
@@ -13,6 +13,7 @@ rows=(
   "both_cos    +experiment=both_cos max_steps=1625"
   "xa_cos_T1000 +experiment=xa_cos  max_steps=1575 schedule.num_timesteps=1000"
   "xa_cos_eps  +experiment=xa_cos   max_steps=1575 prediction_type=eps"
+  "xa_cos_nopos +experiment=xa_cos  max_steps=1575 model.positional_embedding=false"
 )
 for row in "${rows[@]}"; do
   read -r name args <<<"$row"

@@ -79,3 +79,17 @@ def test_every_experiment_composes_and_trains_a_step(in_tmp, cache_dir, experime
     assert text.startswith("# @package _global_") and f"name: {experiment}\n" in text
     run = run_train([f"+experiment={experiment}", "max_steps=1", "ckpt_every=0"], cache_dir)
     assert run.parent.name == experiment and checkpoint_dirs(run)[-1].name == "step_00000001"
+
+
+def test_multirun_puts_each_experiment_in_its_own_run_folder(in_tmp, cache_dir):
+    import subprocess
+    import sys
+
+    from tests.training_harness import TINY
+
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "+experiment=xa_cos,sa_lin", *TINY, "max_steps=1",
+                           f"cache_dir={cache_dir}"], cwd=in_tmp, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("xa_cos", "sa_lin"):
+        (run,) = (in_tmp / "runs" / name).iterdir()
+        assert checkpoint_dirs(run)[-1].name == "step_00000001"

@@ -38,3 +38,19 @@ def test_low_precision_cpu_attention_matches_sdpa(dtype):
     out = attention(q.to(dtype), k.to(dtype), v.to(dtype), mask).float()
     assert torch.allclose(out, reference, atol=3e-2)
     assert torch.equal(attention(q, k, v, mask), reference)  # fp32 goes through SDPA itself
+
+
+def test_positional_embedding_distinguishes_every_position_and_is_parameter_free():
+    from models.attention import positional_embedding_2d
+    from tests.conftest import tiny_unet
+
+    emb = positional_embedding_2d(4, 6, 16)
+    assert emb.shape == (24, 16)
+    assert torch.cdist(emb, emb).add(torch.eye(24) * 1e3).min() > 0.1  # no two positions share an embedding
+    row_part, col_part = emb[:, :8].view(4, 6, 8), emb[:, 8:].view(4, 6, 8)
+    assert torch.allclose(row_part, row_part[:, :1].expand(-1, 6, -1))  # the first half depends on the row only
+    assert torch.allclose(col_part, col_part[:1].expand(4, -1, -1))
+    plain, with_pos = tiny_unet(), tiny_unet(positional_embedding=True)
+    assert plain.num_parameters() == with_pos.num_parameters()
+    x, t = torch.randn(1, 3, 8, 8), torch.tensor([3])
+    assert not torch.allclose(plain(x, t), with_pos(x, t))
