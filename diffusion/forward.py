@@ -15,12 +15,6 @@ from diffusion.schedules import Schedule
 PREDICTION_TYPES = ("eps", "x0", "v")
 
 
-def gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """values[t] as (B, 1, 1, ...) in like's dtype and device. values: (T,) float64, t: (B,) long."""
-    out = values.to(t.device)[t].to(like.dtype)
-    return out.view(-1, *([1] * (like.ndim - 1)))
-
-
 def signal_noise(schedule: Schedule, t: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t)), each (B, 1, 1, 1), computed in float64 then cast."""
     alpha_bar = schedule.alpha_bar.to(t.device)[t]

@@ -23,6 +23,7 @@ def sampling_timesteps(num_timesteps: int, num_steps: int, spacing: str = "trail
         steps = torch.linspace(0, num_timesteps - 1, num_steps, dtype=torch.float64).round()
     elif spacing == "leading":
         steps = torch.arange(num_steps, dtype=torch.float64) * (num_timesteps // num_steps)
-    else:
-        steps = (torch.arange(num_timesteps, 0, -num_timesteps / num_steps, dtype=torch.float64).round() - 1).flip(0)
+    else:  # T - k T / S for k = 0 .. S - 1, computed without arange's float step (which can add a step at -1)
+        steps = (num_timesteps - torch.arange(num_steps, dtype=torch.float64) * num_timesteps / num_steps).round() - 1
+        steps = steps.flip(0)
     return steps.long().flip(0)

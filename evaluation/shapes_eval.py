@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 from data.shapes import DEFAULT_HELD_OUT, combinations, prompt
-from evaluation.shapes_reader import ATTRIBUTES, read_shape
+from evaluation.shapes_reader import judge, score
 
 BLACK = 32  # a background is black when every channel's median is below this (of 255)
 
@@ -24,15 +24,12 @@ def black_background(image: torch.Tensor) -> bool:
 
 def score_images(images: torch.Tensor, targets: list[dict]) -> dict[str, float]:
     """Per-attribute accuracy, black-background rate, and `all`: every attribute right on a black background."""
-    hits = {name: 0 for name in (*ATTRIBUTES, "black_background", "all")}
-    for image, target in zip(images, targets):
-        reading, black = read_shape(image), black_background(image)
-        correct = [reading is not None and reading[a] == target[a] for a in ATTRIBUTES]
-        for name, ok in zip(ATTRIBUTES, correct):
-            hits[name] += ok
-        hits["black_background"] += black
-        hits["all"] += all(correct) and black
-    return {name: count / max(1, len(targets)) for name, count in hits.items()}
+    results = score(images, targets)
+    black = [black_background(image) for image in images]
+    strict = [b and all(judge(image, target).values()) for image, target, b in zip(images, targets, black)]
+    results["black_background"] = sum(black) / max(1, len(targets))
+    results["all"] = sum(strict) / max(1, len(targets))
+    return results
 
 
 def evaluate_shapes(generate: Callable[[list[str]], torch.Tensor], held_out=DEFAULT_HELD_OUT,

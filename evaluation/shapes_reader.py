@@ -172,9 +172,14 @@ def score(images, targets: list[dict]) -> dict[str, float]:
         raise ValueError(f"{len(images)} images but {len(targets)} targets")
     hits = dict.fromkeys((*ATTRIBUTES, "all"), 0)
     for image, target in zip(images, targets):
-        reading = read_shape(image) or {}
-        correct = [reading.get(key) == target[key] for key in ATTRIBUTES]
-        for key, ok in zip(ATTRIBUTES, correct):
-            hits[key] += ok
-        hits["all"] += all(correct)
+        correct = judge(image, target)
+        for key in ATTRIBUTES:
+            hits[key] += correct[key]
+        hits["all"] += all(correct.values())
     return {key: count / max(len(targets), 1) for key, count in hits.items()}
+
+
+def judge(image, target: dict) -> dict[str, bool]:
+    """Which of the four attributes read as the target says (all False for an unreadable image)."""
+    reading = read_shape(image) or {}
+    return {key: reading.get(key) == target[key] for key in ATTRIBUTES}

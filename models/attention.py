@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from models.blocks import zero_init
@@ -30,15 +31,11 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
 
 
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """(B, L, heads * d) -> (B, heads, L, d)."""
-    b, n, _ = x.shape
-    return x.view(b, n, heads, -1).transpose(1, 2)
+    return rearrange(x, "b n (h d) -> b h n d", h=heads)
 
 
 def _merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """(B, heads, L, d) -> (B, L, heads * d)."""
-    b, h, n, d = x.shape
-    return x.transpose(1, 2).reshape(b, n, h * d)
+    return rearrange(x, "b h n d -> b n (h d)")
 
 
 class SelfAttention(nn.Module):
@@ -143,8 +140,8 @@ class SpatialTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, context_mask: torch.Tensor | None = None) -> torch.Tensor:
         b, c, h, w = x.shape
-        tokens = self.proj_in(self.norm(x).permute(0, 2, 3, 1).reshape(b, h * w, c))
+        tokens = self.proj_in(rearrange(self.norm(x), "b c h w -> b (h w) c"))
         if self.positional_embedding:
             tokens = tokens + positional_embedding_2d(h, w, c, x.device)
         tokens = self.proj_out(self.block(tokens, context, context_mask))
-        return x + tokens.view(b, h, w, c).permute(0, 3, 1, 2)
+        return x + rearrange(tokens, "b (h w) c -> b c h w", h=h, w=w)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.training_harness import ROOT, compose_train, run_train
+from tests.training_harness import ROOT, TINY, compose_train, run_train
 from train import train
 from training.checkpoint import checkpoint_dirs
 from training.validate import ConfigError, check_precision, preflight
@@ -32,6 +32,10 @@ from training.validate import ConfigError, check_precision, preflight
     (["precision=fp16"], "precision=fp16 needs a CUDA device"),
     (["device=cuda"] if not torch.cuda.is_available() else ["device=nonsense"], "device="),
     (["data.evaluator=fid"], "unknown data.evaluator 'fid'"),
+    (["grad_clip=-1"], "grad_clip must be >= 0"),
+    (["min_lr_ratio=2"], r"min_lr_ratio must be in \[0, 1\], got 2"),
+    (["eval_samples=0"], "eval_samples must be a positive integer, got 0"),
+    (["text_encoder=distilbert", "text_encoder.pretrained=/no/such/folder"], "text_encoder: could not load the distilbert"),
 ])
 def test_bad_training_config_fails_before_any_work(in_tmp, cache_dir, overrides, message):
     cfg = compose_train(["name=bad", *overrides], cache_dir)
@@ -39,6 +43,14 @@ def test_bad_training_config_fails_before_any_work(in_tmp, cache_dir, overrides,
         train(cfg)
     assert "\n" not in str(info.value)
     assert not list(in_tmp.glob("runs/bad/*/checkpoints"))
+
+
+def test_a_dataset_that_cannot_load_is_a_one_line_error(in_tmp, cache_dir):
+    base = [o for o in TINY if not o.startswith("data.")]
+    cfg = compose_train(["name=bad", "data=imagefolder", "data.dataset.data_dir=/no/such/folder", "data.dataset.image_size=8"],
+                        cache_dir, base)
+    with pytest.raises(ConfigError, match="data: image folder '/no/such/folder' does not exist"):
+        train(cfg)
 
 
 def test_command_line_errors_are_one_line_without_traceback(tmp_path):

@@ -6,7 +6,9 @@ from safetensors.torch import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from training.checkpoint import checkpoint_dirs, load_state
-from tests.training_harness import ROOT, run_train
+import train as train_script
+from tests.training_harness import ROOT, TINY, compose_train, run_train
+from training.validate import ConfigError
 
 
 def test_a_run_writes_checkpoints_samples_and_tensorboard_logs(in_tmp, cache_dir):
@@ -68,6 +70,9 @@ def test_resume_auto_continues_the_latest_run_and_new_runs_refuse_a_used_folder(
     first = run_train(["name=auto_test", "max_steps=3"], cache_dir)
     again = run_train(["name=auto_test", "max_steps=6", "resume=auto"], cache_dir)
     assert again == first and checkpoint_dirs(first)[-1].name == "step_00000006"
+    reused = compose_train(["name=auto_test", f"hydra.run.dir={first}"], cache_dir)
+    with pytest.raises(ConfigError, match="already holds checkpoints; pass resume="):
+        train_script.train(reused)
 
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml"))
@@ -77,15 +82,14 @@ EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.y
 def test_every_experiment_composes_and_trains_a_step(in_tmp, cache_dir, experiment):
     text = (ROOT / "configs" / "experiment" / f"{experiment}.yaml").read_text()
     assert text.startswith("# @package _global_") and f"name: {experiment}\n" in text
-    run = run_train([f"+experiment={experiment}", "max_steps=1", "ckpt_every=0"], cache_dir)
+    base = [o for o in TINY if "digits" not in experiment or not o.startswith("data.dataset.num_images")]
+    run = run_train([f"+experiment={experiment}", "max_steps=1", "ckpt_every=0"], cache_dir, base)
     assert run.parent.name == experiment and checkpoint_dirs(run)[-1].name == "step_00000001"
 
 
 def test_multirun_puts_each_experiment_in_its_own_run_folder(in_tmp, cache_dir):
     import subprocess
     import sys
-
-    from tests.training_harness import TINY
 
     done = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "+experiment=xa_cos,sa_lin", *TINY, "max_steps=1",
                            f"cache_dir={cache_dir}"], cwd=in_tmp, capture_output=True, text=True)

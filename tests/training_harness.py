@@ -19,10 +19,10 @@ TINY = [
 ]
 
 
-def compose_train(overrides: list[str], cache_dir: Path):
-    """The composed config (hydra node included), registered as the current Hydra config."""
+def compose_train(overrides: list[str], cache_dir: Path, base: list[str] = TINY):
+    """The composed config, registered as the current Hydra config (whose node it then leaves out)."""
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=[*TINY, f"cache_dir={cache_dir}", *overrides], return_hydra_config=True)
+        cfg = compose("train", overrides=[*base, f"cache_dir={cache_dir}", *overrides], return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(Path(cfg.hydra.run.dir).resolve())
     Path(cfg.hydra.runtime.output_dir).mkdir(parents=True, exist_ok=True)
@@ -32,8 +32,8 @@ def compose_train(overrides: list[str], cache_dir: Path):
     return cfg
 
 
-def run_train(overrides: list[str], cache_dir: Path) -> Path:
+def run_train(overrides: list[str], cache_dir: Path, base: list[str] = TINY) -> Path:
     """Train in the current working directory; returns the run folder."""
-    cfg = compose_train(overrides, cache_dir)
+    cfg = compose_train(overrides, cache_dir, base)
     train_script.train(cfg)
     return Path(HydraConfig.get().runtime.output_dir)

@@ -5,6 +5,7 @@ below is a no-op. Backend: nccl on CUDA, gloo on CPU.
 """
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 
@@ -32,7 +33,8 @@ def setup_distributed(device: torch.device) -> Distributed:
     if world_size == 1:
         return Distributed(0, 1, 0)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        # Rank 0 previews and evaluates while the others wait at a barrier: allow that an hour.
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(hours=1))
     return Distributed(dist.get_rank(), world_size, int(os.environ.get("LOCAL_RANK", "0")))
 
 
@@ -42,6 +44,15 @@ def local_device(device: torch.device, local_rank: int) -> torch.device:
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return device
+
+
+def broadcast_from_main(value, d: Distributed):
+    """Rank 0's value of a picklable object, on every rank."""
+    if not d.enabled:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def barrier(d: Distributed) -> None:

@@ -17,9 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from diffusion.schedules import Schedule
 from models.embedding_cache import EmbeddingCache
 from training.checkpoint import CheckpointError, checkpoint_dirs
-from training.resume import load_network
+from training.resume import load_config, load_network
 from training.sampling import SamplerSettings
-from training.validate import ConfigError, check_precision, select_device, validate_sampler
+from training.validate import ConfigError, check_precision, instantiate_or_explain, select_device, validate_sampler
 
 SAMPLER_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sampler"
 
@@ -57,10 +57,8 @@ def load_run(run: str | Path, checkpoint: str | None = None, weights: str = "ema
     if weights not in WEIGHTS:
         raise ConfigError(f"unknown weights {weights!r}; valid choices: {', '.join(WEIGHTS)}")
     path = find_checkpoint(run, checkpoint)
-    if not (path / "config.yaml").is_file():
-        raise CheckpointError(f"cannot read checkpoint file {path / 'config.yaml'}: it does not exist")
-    cfg = OmegaConf.load(path / "config.yaml")
-    encoder = instantiate(cfg.text_encoder).to(device)
+    cfg = load_config(path)
+    encoder = instantiate_or_explain(cfg.text_encoder, "text_encoder").to(device)
     if encoder.dim != cfg.derived.context_dim:
         raise CheckpointError(f"{path}: trained with a {cfg.derived.context_dim}-d text encoder, but {cfg.text_encoder._target_} "
                               f"gives {encoder.dim}-d embeddings")

@@ -17,8 +17,11 @@ from omegaconf import OmegaConf
 from training.checkpoint import CheckpointError, checkpoint_dirs, load_state, load_weights, save_checkpoint
 from training.validate import ConfigError
 
-# Config sections that must match for a checkpoint to belong to this run: they define the weights' meaning.
-COMPATIBLE_KEYS = ("model", "schedule", "text_encoder", "data", "prediction_type")
+# Config sections that must match for a checkpoint to belong to this run: they define what the weights
+# mean. Training keys (batch_size, lr, max_steps, ...) may change on resume; the data stream continues
+# from its saved position (changing seed or batch_size makes the continuation differ from an
+# uninterrupted run, but it is still a valid continuation).
+COMPATIBLE_KEYS = ("model", "schedule", "text_encoder", "data.dataset", "prediction_type")
 
 
 def find_resume_checkpoint(cfg, run_dir: Path) -> Path | None:
@@ -33,8 +36,17 @@ def find_resume_checkpoint(cfg, run_dir: Path) -> Path | None:
             return None
         raise ConfigError(f"resume={cfg.resume}: no checkpoint in {run_dir}/checkpoints/ -- not a run folder, or it never saved")
     latest = found[-1]
-    check_compatible(OmegaConf.load(latest / "config.yaml"), cfg, f"resume={cfg.resume}")
+    check_compatible(load_config(latest), cfg, f"resume={cfg.resume}")
     return latest
+
+
+def load_config(checkpoint: Path):
+    """A checkpoint's config.yaml; a missing or unreadable one is a CheckpointError naming it."""
+    path = Path(checkpoint) / "config.yaml"
+    try:
+        return OmegaConf.load(path)
+    except Exception as error:
+        raise CheckpointError(f"cannot read checkpoint file {path}: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
 
 
 def differing_keys(saved, current, keys=COMPATIBLE_KEYS) -> list[str]:
@@ -43,8 +55,8 @@ def differing_keys(saved, current, keys=COMPATIBLE_KEYS) -> list[str]:
         if isinstance(node, dict):
             return {k2: v2 for k, v in node.items() for k2, v2 in flat(v, f"{prefix}{k}.").items()}
         return {prefix.rstrip("."): node}
-    a = flat({k: OmegaConf.to_container(saved, resolve=True).get(k) for k in keys})
-    b = flat({k: OmegaConf.to_container(current, resolve=True).get(k) for k in keys})
+    a = flat({k: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(saved, k)}), resolve=True)["v"] for k in keys})
+    b = flat({k: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(current, k)}), resolve=True)["v"] for k in keys})
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
@@ -74,8 +86,8 @@ def set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save(run_dir, step, position, cfg, derived, *, model, ema, optimizer, lr_scheduler, scaler) -> Path:
-    state = {"step": step, "position": position, "optimizer": optimizer.state_dict(),
+def save(run_dir, step, position, skipped, cfg, derived, *, model, ema, optimizer, lr_scheduler, scaler) -> Path:
+    state = {"step": step, "position": position, "skipped_steps": skipped, "optimizer": optimizer.state_dict(),
              "lr_scheduler": lr_scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rng_states()}
     config = OmegaConf.to_container(cfg, resolve=True)
     config["derived"] = dict(derived)
@@ -92,8 +104,8 @@ def load_network(module, path: Path) -> None:
                               f"{str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else ''}") from None
 
 
-def restore(path: Path, *, model, ema, optimizer, lr_scheduler, scaler) -> tuple[int, int]:
-    """Load a checkpoint folder into the live objects. Returns (step, data position)."""
+def restore(path: Path, *, model, ema, optimizer, lr_scheduler, scaler) -> tuple[int, int, int]:
+    """Load a checkpoint folder into the live objects. Returns (step, data position, skipped steps so far)."""
     load_network(model, path / "model.safetensors")
     load_network(ema.model, path / "ema.safetensors")
     state = load_state(path / "state.pt")
@@ -101,4 +113,4 @@ def restore(path: Path, *, model, ema, optimizer, lr_scheduler, scaler) -> tuple
     lr_scheduler.load_state_dict(state["lr_scheduler"])
     scaler.load_state_dict(state["scaler"])
     set_rng_states(state["rng"])
-    return state["step"], state["position"]
+    return state["step"], state["position"], state.get("skipped_steps", 0)

@@ -6,6 +6,7 @@ the TensorBoard events, checkpoints/, samples/) is the resumed run's folder when
 from __future__ import annotations
 
 import datetime
+import os
 from pathlib import Path
 
 from training.checkpoint import checkpoint_dirs
@@ -27,5 +28,23 @@ def resolve_run_dir(resume: str | None, name: str, root: str = RUNS) -> str:
         found = latest_run(name, root) if resume == "auto" else None
         if found is not None:
             return str(found)
-        return str(Path(root) / name / datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+        return str(Path(root) / name / launch_time().strftime("%Y-%m-%d_%H-%M-%S"))
     return str(resume)
+
+
+def launch_time() -> datetime.datetime:
+    """Now, or under torchrun the start time of its agent process (the parent of every local rank), so
+    that all ranks of a node name the same run folder instead of each taking its own clock reading."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        try:
+            ticks = int(open(f"/proc/{os.getppid()}/stat").read().rsplit(")", 1)[1].split()[19])
+            boot = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
+            return datetime.datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"))
+        except (OSError, ValueError, IndexError, StopIteration):
+            pass  # not Linux: train.py still makes every rank use rank 0's folder
+    return datetime.datetime.now()
+
+
+def on_rank_zero(value):
+    """Resolver: the value on rank 0 (or without torchrun), null on the other ranks."""
+    return value if os.environ.get("RANK", "0") == "0" else None

@@ -1,8 +1,10 @@
 """Generating images from prompts: text embeddings from the cache, classifier-free guidance, a sampler.
 
 Shared by the training previews, scripts/sample.py and scripts/evaluate.py, so all three draw images the
-same way. The starting noise is passed in (or drawn from a seeded generator for all prompts at once),
-so a prompt's image does not depend on the batch size it was sampled in.
+same way. The starting noise is drawn for all prompts at once from a seed, so with the deterministic
+samplers (DDIM with eta = 0, DPM-Solver++) a prompt's image does not depend on the batch size it was
+sampled in; the stochastic ones (DDPM, DDIM with eta > 0) draw step noise per batch, so there the same
+seed and the same batch size give the same images.
 """
 from __future__ import annotations
 

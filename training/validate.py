@@ -1,8 +1,8 @@
 """Checks on a composed config, run before any work: a typo costs a second, not a run.
 
 Every failure is a ConfigError whose one-line message names the key, the bad value and the valid
-choices. Group choices Hydra cannot find (schedule=cosin) are reported by Hydra itself, also listing
-the options.
+choices. Group choices (schedule=cosin) and resume folders are checked on the command line by
+`preflight`, before Hydra acts on them.
 """
 from __future__ import annotations
 
@@ -40,11 +40,17 @@ def validate_training(cfg, world_size: int = 1) -> None:
     """Scalar keys of train.yaml."""
     _positive(cfg, "lr")
     _positive(cfg, "max_steps", "batch_size", "grad_accum", "log_every", "keep_checkpoints", "max_bad_steps", integer=True)
-    for key in ("sample_every", "ckpt_every", "eval_every"):
+    for key in ("sample_every", "ckpt_every", "eval_every", "warmup_steps"):
         if not isinstance(cfg[key], int) or cfg[key] < 0:
             raise ConfigError(f"{key} must be a non-negative integer (0 = never), got {cfg[key]!r}")
     if not 0.0 <= cfg.p_uncond <= 1.0:
         raise ConfigError(f"p_uncond must be in [0, 1], got {cfg.p_uncond}")
+    for key in ("grad_clip", "weight_decay"):
+        if cfg[key] < 0:
+            raise ConfigError(f"{key} must be >= 0 (0 = off), got {cfg[key]}")
+    if not 0.0 <= cfg.min_lr_ratio <= 1.0:
+        raise ConfigError(f"min_lr_ratio must be in [0, 1], got {cfg.min_lr_ratio}")
+    _positive(cfg, "eval_samples", integer=True)
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise ConfigError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
     _choice("precision", cfg.precision, PRECISIONS)
@@ -127,6 +133,20 @@ def check_precision(precision: str, device: torch.device) -> None:
         raise ConfigError(f"precision=bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16 or fp32")
     if precision == "bf16" and device.type == "mps":
         raise ConfigError("precision=bf16 autocast is not supported on mps here; use fp32")
+
+
+def instantiate_or_explain(node, what: str, **kwargs):
+    """hydra's instantiate, with a user error inside the constructor (a missing folder, an unreachable hub,
+    a wrong column; Hydra wraps them in InstantiationException) turned into a one-line ConfigError."""
+    try:
+        return instantiate(node, **kwargs)
+    except Exception as error:
+        inner = error
+        while inner.__cause__ is not None:
+            inner = inner.__cause__
+        if isinstance(inner, (ValueError, OSError, RuntimeError)):
+            raise ConfigError(f"{what}: {_cause(error)}") from None
+        raise
 
 
 def _cause(error: Exception) -> str:

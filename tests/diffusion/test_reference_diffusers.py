@@ -37,3 +37,42 @@ def test_ddim_trajectory_matches_diffusers():
     for t in scheduler.timesteps:
         theirs = scheduler.step(model_fn(theirs, t.expand(2)), t, theirs).prev_sample
     assert torch.allclose(ours, theirs, atol=1e-4)
+
+
+def _linear_model():
+    w = torch.randn(3, 3, generator=torch.Generator().manual_seed(0)) * 0.2
+    return lambda x, t: torch.einsum("oc,bchw->bohw", w, x)
+
+
+def test_dpm_solver_pp_2m_trajectory_matches_diffusers():
+    from diffusion.samplers import dpm_solver_pp_2m
+
+    schedule = get_schedule("cosine", 1000)
+    scheduler = diffusers.DPMSolverMultistepScheduler(
+        num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction",
+        algorithm_type="dpmsolver++", solver_order=2, timestep_spacing="trailing", final_sigmas_type="zero",
+        lower_order_final=True, thresholding=False)
+    scheduler.set_timesteps(20)
+    model_fn, x = _linear_model(), torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    ours = dpm_solver_pp_2m(model_fn, x, schedule, prediction_type="v", num_steps=20, spacing="trailing", clip_x0=False)
+    theirs = x
+    for t in scheduler.timesteps:
+        theirs = scheduler.step(model_fn(theirs, t.expand(2)), t, theirs).prev_sample
+    assert torch.allclose(ours, theirs, atol=1e-4)
+
+
+@pytest.mark.parametrize("variance", ["fixed_small", "fixed_large"])
+def test_ddpm_trajectory_matches_diffusers_with_the_same_noise(variance):
+    from diffusion.samplers import ddpm
+
+    schedule = get_schedule("linear", 50)
+    scheduler = diffusers.DDPMScheduler(num_train_timesteps=50, beta_start=0.002, beta_end=0.4, beta_schedule="linear",
+                                        variance_type=variance, clip_sample=False, timestep_spacing="trailing")
+    scheduler.set_timesteps(50)
+    model_fn, x = _linear_model(), torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    ours = ddpm(model_fn, x, schedule, prediction_type="eps", num_steps=None, clip_x0=False, variance=variance,
+                generator=torch.Generator().manual_seed(7))
+    g, theirs = torch.Generator().manual_seed(7), x
+    for t in scheduler.timesteps:
+        theirs = scheduler.step(model_fn(theirs, t.expand(2)), t, theirs, generator=g).prev_sample
+    assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-4)  # the stand-in model lets values grow large

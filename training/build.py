@@ -1,0 +1,66 @@
+"""Building a run's parts from its config: data, cached text embeddings, network, optimisation state."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from omegaconf import DictConfig
+
+from data.captioned import CaptionedImages
+from diffusion.schedules import Schedule
+from models.embedding_cache import EmbeddingCache
+from training import distributed as ddp
+from training.batches import BatchStream
+from training.ema import EMA
+from training.lr_schedule import build_lr_scheduler
+from training.preview import preview_prompts
+from training.validate import instantiate_or_explain
+
+
+@dataclass
+class Parts:
+    """Everything a run builds: data, text embeddings, network, optimisation state, diffusion schedule."""
+
+    data: CaptionedImages
+    cache: EmbeddingCache
+    model: torch.nn.Module
+    ema: EMA
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    schedule: Schedule
+    stream: BatchStream
+
+    def state(self) -> dict:
+        """The objects a checkpoint saves and restores."""
+        return dict(model=self.model, ema=self.ema, optimizer=self.optimizer, lr_scheduler=self.lr_scheduler, scaler=self.scaler)
+
+    def derived(self) -> dict:
+        """Config values derived from the data and the encoder, saved so a checkpoint rebuilds without them."""
+        return {"in_channels": self.data.channels, "image_size": self.data.image_size, "context_dim": self.cache.encoder.dim}
+
+
+def build_data_and_text(cfg: DictConfig, device: torch.device, dist: ddp.Distributed):
+    """The dataset and an embedding cache holding every caption it can draw, plus the preview prompts.
+    Rank 0 generates and encodes first, so the other ranks read its disk caches instead of racing it."""
+    for turn in (0, 1):
+        if dist.is_main == (turn == 0):
+            data = instantiate_or_explain(cfg.data.dataset, "data", cache_dir=cfg.cache_dir)
+            encoder = instantiate_or_explain(cfg.text_encoder, "text_encoder").to(device)
+            cache = EmbeddingCache(encoder, cfg.cache_dir)
+            cache.add(data.unique_captions() + preview_prompts(cfg, data))
+        ddp.barrier(dist)
+    return data, cache.to(device)
+
+
+def build(cfg: DictConfig, device: torch.device, dist: ddp.Distributed) -> Parts:
+    data, cache = build_data_and_text(cfg, device, dist)
+    model = instantiate_or_explain(cfg.model, "model", in_channels=data.channels, image_size=data.image_size,
+                                   context_dim=cache.encoder.dim).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = instantiate_or_explain(cfg.schedule, "schedule")
+    return Parts(
+        data, cache, model, EMA(model, cfg.ema_decay, cfg.ema_warmup), optimizer,
+        build_lr_scheduler(optimizer, cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio),
+        torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"), schedule,
+        BatchStream(data, cache.index, cache.null_row, cfg.p_uncond, schedule.num_timesteps, cfg.seed, device))

@@ -1,0 +1,71 @@
+"""What a run writes besides its training steps: checkpoints, preview grids and evaluations.
+
+Rank 0 writes; afterwards every rank meets at a barrier, so the other ranks wait there (not inside the
+next step's gradient all-reduce) for as long as a preview or an evaluation takes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from evaluation.runner import evaluate, summary, write_results
+from training import distributed as ddp
+from training.build import Parts
+from training.logger import Logger
+from training.preview import write_preview
+from training.resume import save
+from training.sampling import SamplerSettings, make_generate
+
+
+class Outputs:
+    def __init__(self, run_dir: Path, cfg: DictConfig, parts: Parts, logger: Logger, settings: SamplerSettings,
+                 device: torch.device, dist: ddp.Distributed):
+        self.run_dir, self.cfg, self.parts, self.logger = run_dir, cfg, parts, logger
+        self.settings, self.device, self.dist = settings, device, dist
+        self.eval_every = cfg.eval_every if cfg.data.get("evaluator") else 0  # datasets without an evaluator skip it
+
+    def checkpoint(self, step: int, position: int, skipped: int) -> None:
+        ddp.check_in_sync(self.parts.model, self.dist)
+        if self.dist.is_main:
+            save(self.run_dir, step, position, skipped, self.cfg, self.parts.derived(), **self.parts.state())
+        ddp.barrier(self.dist)
+
+    def preview(self, step: int) -> None:
+        if self.dist.is_main:
+            p = self.parts
+            write_preview(self.run_dir, p.ema.model, p.schedule, p.cache, self.cfg, p.data, self.settings, self.device,
+                          step, self.logger)
+        ddp.barrier(self.dist)
+
+    def evaluate(self, step: int) -> None:
+        if self.dist.is_main:
+            p, cfg = self.parts, self.cfg
+            generate = make_generate(p.ema.model, p.schedule, cfg.prediction_type, p.cache, self.settings,
+                                     (p.data.channels, p.data.image_size), cfg.seed, self.device, cfg.precision)
+            results = evaluate(cfg.data.evaluator, generate, cfg.data.dataset, cfg.cache_dir, cfg.eval_samples)
+            self.logger.scalars({f"eval/{k}": v for k, v in results.items() if not k.endswith("count")}, step)
+            write_results(self.run_dir, step, results, cfg.eval_samples, self.settings.tag())
+            tqdm.write(f"eval step {step}: {summary(results)}")
+        ddp.barrier(self.dist)
+
+    def periodic(self, step: int, position: int, skipped: int) -> None:
+        """The outputs due after `step` within the run (the last step is handled by `final`)."""
+        due = lambda every: every and step % every == 0 and step < self.cfg.max_steps
+        if due(self.cfg.sample_every):
+            self.preview(step)
+        if due(self.eval_every):
+            self.evaluate(step)
+        if due(self.cfg.ckpt_every):
+            self.checkpoint(step, position, skipped)
+
+    def final(self, step: int, position: int, skipped: int, trained: bool) -> None:
+        """A checkpoint always; the last preview and evaluation when this process took the run to its end."""
+        self.checkpoint(step, position, skipped)
+        if trained and step == self.cfg.max_steps:
+            if self.cfg.sample_every:
+                self.preview(step)
+            if self.eval_every:
+                self.evaluate(step)
