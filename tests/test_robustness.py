@@ -92,7 +92,7 @@ def test_torchrun_two_processes_match_one_process_and_resume(in_tmp, cache_dir):
     assert ddp.returncode == 0, ddp.stdout[-3000:] + ddp.stderr[-3000:]
     single = subprocess.run(_train_command("name=single", *common), cwd=in_tmp, env=env, capture_output=True, text=True)
     assert single.returncode == 0, single.stderr[-3000:]
-    ddp_run, single_run = next((in_tmp / "runs" / "ddp").iterdir()), next((in_tmp / "runs" / "single").iterdir())
+    (ddp_run,), single_run = list((in_tmp / "runs" / "ddp").iterdir()), next((in_tmp / "runs" / "single").iterdir())
     assert [p.name for p in checkpoint_dirs(ddp_run)] == ["step_00000002", "step_00000004"]
     assert len(list(ddp_run.glob("events.out.tfevents.*"))) == 1  # only rank 0 logs
     a = load_file(checkpoint_dirs(ddp_run)[-1] / "model.safetensors")
