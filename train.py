@@ -8,11 +8,12 @@
 Reads top to bottom like DiT's train.py: setup -> build -> maybe resume -> loop -> close. The maths is in
 diffusion/, the networks in models/, the datasets in data/, the machinery (building, batches,
 checkpoints, EMA, logging, previews) in training/. Each run folder holds Hydra's .hydra/, the
-TensorBoard events, checkpoints/, samples/ and eval/.
+TensorBoard events, checkpoints/, samples/, eval/ and train.log.
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import sys
 import time
@@ -40,6 +41,7 @@ from training.sampling import SamplerSettings, autocast
 from training.signals import StopRequest
 from training.validate import ConfigError, check_precision, preflight, select_device, validate_config
 
+log = logging.getLogger("train")  # console and <run>/train.log (configs/hydra/job_logging/train.yaml)
 OmegaConf.register_new_resolver("run_dir", resolve_run_dir, use_cache=True)
 OmegaConf.register_new_resolver("on_rank_zero", on_rank_zero)
 
@@ -57,6 +59,7 @@ def main(cfg: DictConfig) -> None:
         train(cfg)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
+        log.debug(f"error: {error}")  # into train.log only
         remove_if_unused(Path(HydraConfig.get().runtime.output_dir))
         sys.exit(2)
 
@@ -124,9 +127,9 @@ def train(cfg: DictConfig) -> None:
     step, position, skipped = restore(resume_from, **parts.state()) if resume_from else (0, 0, 0)
     if dist.is_main:
         remove_partial_checkpoints(run_dir)
-        print(f"run {run_dir}  model {model.num_parameters():,} parameters  data {len(parts.data)} images  "
-              f"{len(parts.cache)} captions cached  device {device}  world {dist.world_size}" +
-              (f"  resumed at step {step}" if resume_from else ""), flush=True)
+        log.info(f"run {run_dir}  model {model.num_parameters():,} parameters  data {len(parts.data)} images  "
+                 f"{len(parts.cache)} captions cached  device {device}  world {dist.world_size}" +
+                 (f"  resumed at step {step}" if resume_from else ""))
     train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if dist.enabled else model
     if cfg.compile:
         train_model = torch.compile(train_model)
@@ -138,6 +141,7 @@ def train(cfg: DictConfig) -> None:
     # --- loop ---
     model.train()
     stop, tracker, bad_steps, first_step = StopRequest(), LossTracker(parts.schedule.num_timesteps, device), 0, step
+    launched = time.perf_counter()
     bar = tqdm(total=cfg.max_steps, initial=step, dynamic_ncols=True, disable=not dist.is_main)
     train_seconds, window_steps = 0.0, 0
     try:
@@ -166,17 +170,24 @@ def train(cfg: DictConfig) -> None:
                                "train/skipped_steps": skipped})
                 logger.scalars(values, step)
                 bar.set_postfix(loss=f"{values['train/loss']:.4f}", img_s=f"{values['train/img_per_s']:.0f}")
+                if dist.is_main:
+                    log.debug(f"step {step}  loss {values['train/loss']:.4f}  lr {values['train/lr']:.3g}  "
+                              f"grad_norm {values['train/grad_norm']:.3g}  img/s {values['train/img_per_s']:.0f}  "
+                              f"skipped {skipped}")
                 train_seconds, window_steps = 0.0, 0
             bar.update(1)
             outputs.periodic(step, position, skipped)
             if ddp.any_rank(stop.requested, device, dist):
                 if dist.is_main:
-                    print(f"\n{stop.signal_name or 'stop'} received: saving a checkpoint at step {step} and exiting", flush=True)
+                    log.info(f"{stop.signal_name or 'stop'} received: saving a checkpoint at step {step} and exiting")
                 break
 
         # --- close ---
         bar.close()
         outputs.final(step, position, skipped, trained=step > first_step)
+        if dist.is_main:
+            log.info(f"finished at step {step} in {(time.perf_counter() - launched) / 60:.1f} min "
+                     f"({skipped} skipped steps) -> {run_dir}")
         logger.close()
     finally:
         stop.restore()

@@ -56,6 +56,9 @@ def test_sigterm_writes_a_final_checkpoint_and_exits_cleanly(in_tmp, cache_dir):
     run = next((in_tmp / "runs" / "term").iterdir())
     step = load_state(checkpoint_dirs(run)[-1] / "state.pt")["step"]
     assert 0 < step < 100000
+    log = (run / "train.log").read_text()  # the run's text log keeps what the console showed, and loss lines
+    assert f"SIGTERM received: saving a checkpoint at step {step}" in log and f"finished at step {step}" in log
+    assert "  loss " in log and f"checkpoint step {step} -> " in log
 
 
 def test_sigkill_while_saving_leaves_the_previous_checkpoint_and_resume_auto_works(in_tmp, cache_dir):

@@ -1,7 +1,11 @@
-"""TensorBoard logging from rank 0, and the loss tracker that feeds it without a host sync per step."""
+"""TensorBoard logging from rank 0, the loss tracker that feeds it without a host sync per step, and the
+console handler of train.py's text log (configs/hydra/job_logging/train.yaml)."""
 from __future__ import annotations
 
+import logging
+
 import torch
+from tqdm import tqdm
 from torch.utils.tensorboard import SummaryWriter
 
 from training.distributed import Distributed, all_reduce_sum
@@ -57,3 +61,13 @@ class Logger:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+class TqdmHandler(logging.Handler):
+    """Writes log lines above the progress bar instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record))
+        except Exception:  # noqa: BLE001 -- logging must never stop training
+            self.handleError(record)

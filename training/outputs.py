@@ -5,11 +5,11 @@ next step's gradient all-reduce) for as long as a preview or an evaluation takes
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
-from tqdm import tqdm
 
 from evaluation.runner import evaluate, summary, write_results
 from training import distributed as ddp
@@ -18,6 +18,8 @@ from training.logger import Logger
 from training.preview import write_preview
 from training.resume import save
 from training.sampling import SamplerSettings, make_generate
+
+log = logging.getLogger("train")
 
 
 class Outputs:
@@ -30,7 +32,8 @@ class Outputs:
     def checkpoint(self, step: int, position: int, skipped: int) -> None:
         ddp.check_in_sync(self.parts.model, self.dist)
         if self.dist.is_main:
-            save(self.run_dir, step, position, skipped, self.cfg, self.parts.derived(), **self.parts.state())
+            path = save(self.run_dir, step, position, skipped, self.cfg, self.parts.derived(), **self.parts.state())
+            log.info(f"checkpoint step {step} -> {path}")
         ddp.barrier(self.dist)
 
     def preview(self, step: int) -> None:
@@ -48,7 +51,7 @@ class Outputs:
             results = evaluate(cfg.data.evaluator, generate, cfg.data.dataset, cfg.cache_dir, cfg.eval_samples)
             self.logger.scalars({f"eval/{k}": v for k, v in results.items() if not k.endswith("count")}, step)
             write_results(self.run_dir, step, results, cfg.eval_samples, self.settings.tag())
-            tqdm.write(f"eval step {step}: {summary(results)}")
+            log.info(f"eval step {step}: {summary(results)}")
         ddp.barrier(self.dist)
 
     def periodic(self, step: int, position: int, skipped: int) -> None:
