@@ -1,7 +1,7 @@
 """Sample images from a trained run.
 
     python scripts/sample.py run=runs/xa_cos/<timestamp> prompts='["a large blue square in the center"]'
-    python scripts/sample.py run=... prompts=[...] out=out/ sampler=ddim num_steps=50 guidance_scale=3 seed=0
+    python scripts/sample.py run=... prompts=[...] out=out/ sampler=ddim num_steps=50 guidance_scale=2 seed=0
 
 Rebuilds the network and text encoder from the run's saved config, loads the EMA weights (weights=model
 for the raw ones) and writes <out>/000.png, 001.png, ... (one per prompt, in order) and <out>/grid.png

@@ -27,12 +27,12 @@ class SamplerSettings:
     num_steps: int | None = 50
     spacing: str = "trailing"
     clip_x0: bool = True
-    guidance_scale: float = 3.0
+    guidance_scale: float = 2.0
     guidance_rescale: float = 0.0
     options: dict = field(default_factory=dict)  # sampler-specific: eta (ddim), variance (ddpm)
 
     def tag(self) -> str:
-        """A short name for file names, e.g. ddim50_g3."""
+        """A short name for file names, e.g. ddim50_g2."""
         return f"{self.name}{self.num_steps or 'all'}_g{self.guidance_scale:g}"
 
 
