@@ -31,8 +31,7 @@ def evaluate_run(cfg: DictConfig) -> dict:
     results["step"] = run.step
     results["sampler"] = OmegaConf.to_container(OmegaConf.structured(settings))
     path = write_results(cfg.run, run.step, results, cfg.num_samples, settings.tag())
-    print(f"eval step {run.step} ({settings.name} {settings.num_steps} steps, guidance {settings.guidance_scale}): "
-          f"{summary(results)}  -> {path}")
+    print(f"eval step {run.step} ({settings.describe()}): {summary(results)}  -> {path}")
     return results
 
 

@@ -42,8 +42,7 @@ def sample(cfg: DictConfig) -> Path:
     for i, image in enumerate(images):
         to_pil(image).save(out / f"{i:03d}.png")
     caption_grid(images, prompts).save(out / "grid.png")
-    print(f"{len(prompts)} images from {run.checkpoint} ({settings.name}, {settings.num_steps} steps, "
-          f"guidance {settings.guidance_scale}) -> {out}")
+    print(f"{len(prompts)} images from {run.checkpoint} ({settings.describe()}) -> {out}")
     return out
 
 

@@ -1,23 +1,28 @@
-"""Print a markdown table of runs: their newest full evaluation and the TensorBoard train/ scalars.
+"""Print a markdown table of shapes runs: their newest full evaluation and the TensorBoard train/ scalars.
 
-    python scripts/summarize_runs.py 'runs/ablate_*'        # a glob of experiment folders
+    python scripts/summarize_runs.py 'runs/ablate_*'                      # a glob of experiment folders
+    python scripts/summarize_runs.py 'runs/xa_*' --sampler ddim50_g3      # only evaluations with these settings
 """
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import statistics
-import sys
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
-def row(run: Path) -> str | None:
-    evals = sorted(p for p in (run / "eval").glob("step_*.json") if "_n" not in p.stem) if (run / "eval").is_dir() else []
+def row(run: Path, sampler: str | None) -> str | None:
+    """The run's newest full evaluation (with `sampler` settings, when given) and its training scalars."""
+    evals = [p for p in run.glob("eval/step_*.json") if "_n" not in p.stem and (sampler is None or p.stem.endswith(sampler))]
+    evals.sort(key=lambda p: (p.stem.split("_")[1], p.stat().st_mtime))
     if not evals:
         return None
     results = json.loads(evals[-1].read_text())
+    if "held_in/all" not in results:  # a dataset other than shapes
+        return None
     scalars = EventAccumulator(str(run)).Reload()
     loss = statistics.mean(e.value for e in scalars.Scalars("train/loss")[-10:])  # the last 10 logged values
     img_s = statistics.median(e.value for e in scalars.Scalars("train/img_per_s"))
@@ -29,12 +34,16 @@ def row(run: Path) -> str | None:
 
 
 def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("patterns", nargs="*", default=["runs/*"])
+    p.add_argument("--sampler", help="sampler tag of the evaluation files, e.g. ddim50_g3 (default: the newest)")
+    a = p.parse_args()
     print("| run | steps | held-in all | held-out all | held-in shape | held-in position | final loss (last 10 logs) | img/s (median) | train minutes | sampler |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for pattern in sys.argv[1:] or ["runs/*"]:
+    for pattern in a.patterns:
         for folder in sorted(glob.glob(pattern)):
             for run in sorted(Path(folder).iterdir()):
-                line = row(run) if run.is_dir() else None
+                line = row(run, a.sampler) if run.is_dir() else None
                 if line:
                     print(line)
 

@@ -35,6 +35,10 @@ class SamplerSettings:
         """A short name for file names, e.g. ddim50_g2."""
         return f"{self.name}{self.num_steps or 'all'}_g{self.guidance_scale:g}"
 
+    def describe(self) -> str:
+        """For messages, e.g. "ddim, 50 steps, guidance 2"."""
+        return f"{self.name}, {self.num_steps or 'all'} steps, guidance {self.guidance_scale:g}"
+
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float -> [0, 255] uint8."""
