@@ -6,7 +6,7 @@
     clip        the text tower of openai/clip-vit-base-patch32 (512-d) from the hub; pooled = the
                 end-of-text token's state (CLIP's own pooled output)
 `context` (B, L, D) feeds cross-attention, `context_mask` (B, L) marks real tokens, `pooled` (B, D) feeds
-add_pooled. Encoders are frozen and run once per unique caption (models/embedding_cache.py), never per step.
+add_pooled. Encoders are frozen and run once per unique caption (training/embedding_cache.py), never per step.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 
 from data.captioned import CaptionedImages
 from diffusion.schedules import Schedule
-from models.embedding_cache import EmbeddingCache
+from training.embedding_cache import EmbeddingCache
 from training import distributed as ddp
 from training.batches import BatchStream
 from training.ema import EMA

@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from diffusion.schedules import Schedule
-from models.embedding_cache import EmbeddingCache
+from training.embedding_cache import EmbeddingCache
 from training.checkpoint import CheckpointError, checkpoint_dirs
 from training.resume import load_config, load_network
 from training.sampling import SamplerSettings

@@ -16,7 +16,7 @@ import torch
 from diffusion.guidance import conditional_model_fn, guided_model_fn
 from diffusion.samplers import get_sampler
 from diffusion.schedules import Schedule
-from models.embedding_cache import EmbeddingCache
+from training.embedding_cache import EmbeddingCache
 
 
 @dataclass

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models.embedding_cache import EmbeddingCache
+from training.embedding_cache import EmbeddingCache
 from models.text_encoder import minilm
 
 
