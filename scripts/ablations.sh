@@ -3,7 +3,7 @@
 # (max_steps = 7 min x its measured img/s / batch 32) and is then evaluated in full at guidance 3, the
 # default when the table was measured (the default is 2 since; see the note).
 #   bash scripts/ablations.sh            # all rows, one after another (about 80 minutes on 2 cores)
-#   bash scripts/ablations.sh xa_lin     # rows whose name matches
+#   bash scripts/ablations.sh xa_lin     # the row of that name
 set -euo pipefail
 common="eval_every=0 sample_every=500 ckpt_every=500"
 rows=(
@@ -18,7 +18,7 @@ rows=(
 )
 for row in "${rows[@]}"; do
   read -r name args <<<"$row"
-  [[ -n "${1:-}" && "$name" != *"$1"* ]] && continue
+  [[ -n "${1:-}" && "$name" != "$1" ]] && continue
   python train.py $args name=ablate_$name $common
   run=$(ls -d runs/ablate_$name/*/ | tail -n 1)
   python scripts/evaluate.py run="$run" batch_size=64 guidance_scale=3
