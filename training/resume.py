@@ -55,8 +55,10 @@ def differing_keys(saved, current, keys=COMPATIBLE_KEYS) -> list[str]:
         if isinstance(node, dict):
             return {k2: v2 for k, v in node.items() for k2, v2 in flat(v, f"{prefix}{k}.").items()}
         return {prefix.rstrip("."): node}
-    a = flat({k: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(saved, k)}), resolve=True)["v"] for k in keys})
-    b = flat({k: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(current, k)}), resolve=True)["v"] for k in keys})
+    def sections(cfg):  # each dotted key's value as plain Python (a missing key is None)
+        return flat({k: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, k)}), resolve=True)["v"]
+                     for k in keys})
+    a, b = sections(saved), sections(current)
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
