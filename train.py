@@ -37,7 +37,7 @@ from training.logger import Logger, LossTracker
 from training.outputs import Outputs
 from training.resume import find_resume_checkpoint, restore
 from training.run_dir import on_rank_zero, resolve_run_dir
-from training.sampling import SamplerSettings, autocast
+from generation.sampling import SamplerSettings, autocast
 from training.signals import StopRequest
 from training.validate import ConfigError, check_precision, preflight, select_device, validate_config
 

@@ -14,8 +14,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from evaluation.runner import evaluate, summary, write_results
-from training.loading import load_for_sampling, run_or_exit
-from training.sampling import make_generate
+from generation.loading import load_for_sampling, run_or_exit
+from generation.sampling import make_generate
 from training.validate import ConfigError
 
 

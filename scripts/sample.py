@@ -16,9 +16,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, ListConfig
 
-from training.grid import caption_grid, to_pil
-from training.loading import load_for_sampling, run_or_exit
-from training.sampling import make_generate
+from generation.grid import caption_grid, to_pil
+from generation.loading import load_for_sampling, run_or_exit
+from generation.sampling import make_generate
 from training.validate import ConfigError
 
 

@@ -1,2 +1,2 @@
 """The training machinery around the maths: configs to objects, data stream, EMA, checkpoints, logging,
-sampling from prompts, distributed setup. train.py strings these together."""
+previews, distributed setup (drawing images from a model lives in generation/). train.py strings these together."""

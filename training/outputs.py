@@ -17,7 +17,7 @@ from training.build import Parts
 from training.logger import Logger
 from training.preview import write_preview
 from training.resume import save
-from training.sampling import SamplerSettings, make_generate
+from generation.sampling import SamplerSettings, make_generate
 
 log = logging.getLogger("train")
 

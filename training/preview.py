@@ -5,8 +5,8 @@ from pathlib import Path
 
 import torch
 
-from training.grid import caption_grid, grid_array
-from training.sampling import fixed_noise, sample_images
+from generation.grid import caption_grid, grid_array
+from generation.sampling import fixed_noise, sample_images
 
 PREVIEW_SEED = 1234  # the preview noise is the same in every run, so runs compare too
 

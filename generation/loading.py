@@ -18,7 +18,7 @@ from diffusion.schedules import Schedule
 from training.embedding_cache import EmbeddingCache
 from training.checkpoint import CheckpointError, checkpoint_dirs
 from training.resume import load_config, load_network
-from training.sampling import SamplerSettings
+from generation.sampling import SamplerSettings
 from training.validate import ConfigError, check_precision, instantiate_or_explain, select_device, validate_sampler
 
 SAMPLER_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sampler"
