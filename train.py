@@ -33,6 +33,7 @@ from training import distributed as ddp
 from training.batches import derived_seed
 from training.build import build
 from training.checkpoint import CheckpointError, remove_partial_checkpoints
+from training.compile import compile_network, enable_compile_cache
 from training.logger import Logger, LossTracker
 from training.outputs import Outputs
 from training.resume import find_resume_checkpoint, restore
@@ -130,9 +131,13 @@ def train(cfg: DictConfig) -> None:
         log.info(f"run {run_dir}  model {model.num_parameters():,} parameters  data {len(parts.data)} images  "
                  f"{len(parts.cache)} captions cached  device {device}  world {dist.world_size}" +
                  (f"  resumed at step {step}" if resume_from else ""))
-    train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if dist.enabled else model
-    if cfg.compile:
-        train_model = torch.compile(train_model)
+    if cfg.compile != "none":
+        enable_compile_cache(cfg.cache_dir)
+    train_model = compile_network(model, "blocks") if cfg.compile == "blocks" else model
+    if dist.enabled:
+        train_model = DistributedDataParallel(train_model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile == "model":
+        train_model = compile_network(train_model, "model")
     logger = Logger(str(run_dir), dist, purge_step=step if resume_from else None)
     if step == 0:
         logger.text("config", f"```\n{OmegaConf.to_yaml(cfg, resolve=True)}\n```", 0)

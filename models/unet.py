@@ -106,6 +106,10 @@ class UNet(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def layers(self) -> list[nn.Module]:
+        """The ResBlock (+ attention) layers: the repeated units that regional compilation compiles."""
+        return [m for m in self.modules() if isinstance(m, _Layer)]
+
     def forward(self, xt, t, context=None, context_mask=None, pooled=None):
         if xt.shape[-1] % self.downsampling or xt.shape[-2] % self.downsampling:
             raise ValueError(f"image size {tuple(xt.shape[-2:])} is not divisible by the U-Net's downsampling {self.downsampling}")

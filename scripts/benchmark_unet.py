@@ -1,11 +1,13 @@
 """Time one training step (forward + backward + AdamW) of our UNet against diffusers' UNet2DConditionModel
 configured to the same widths, depth, attention placement, context length / dim and batch, on the same input.
 
-    python scripts/benchmark_unet.py                       # the issue's CPU configuration, eager
-    python scripts/benchmark_unet.py --compile             # also torch.compile figures for both
+    python scripts/benchmark_unet.py                       # eager and torch.compile'd, fp32 and bf16
+    python scripts/benchmark_unet.py --eager-only          # skip compiling (a few minutes on 2 cores)
     python scripts/benchmark_unet.py --batch 64 --base-channels 64 --steps 20
 
-Prints both parameter counts, a table of ms/step and img/s, and ends with one line
+Prints both parameter counts and the FLOPs of one step (forward + backward, counted by
+torch.utils.flop_counter), a table of ms/step, img/s and achieved GFLOP/s, then
+`compiled speedup fp32=<x> bf16=<y>` (unless --eager-only) and, last, one line
 `speedup_vs_diffusers fp32=<x> bf16=<y>` (eager mode; diffusers time / our time).
 diffusers is a development extra (`pip install -e .[dev]`), never a dependency of the product.
 """
@@ -34,7 +36,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=24, help="timed steps per model and precision")
     p.add_argument("--rounds", type=int, default=6, help="alternations between the two models")
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--compile", action="store_true", help="also time torch.compile'd models")
+    p.add_argument("--eager-only", action="store_true", help="skip the torch.compile'd models")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return p.parse_args()
 
@@ -89,6 +91,17 @@ class Trainer:
         return time.perf_counter() - start
 
 
+def step_flops(model, call, inputs) -> int:
+    """FLOPs of one forward + backward (matmuls and convolutions, as torch.utils.flop_counter counts them)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x, t, context, mask, target = inputs
+    with FlopCounterMode(display=False) as counter:
+        (call(model, x, t, context, mask).float() - target).pow(2).mean().backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
 def compare(trainers: dict, a) -> dict[str, float]:
     """Median seconds per step of each trainer. Rounds alternate between the models, so a slow spell of a
     shared machine hits both alike instead of whichever happened to run then."""
@@ -122,14 +135,16 @@ def main() -> None:
     inputs = tuple(v.to(a.device) for v in inputs)
     builders = {"ours": (build_ours, call_ours), "diffusers": (build_diffusers, call_diffusers)}
     counts = {name: sum(p.numel() for p in build(a).parameters()) for name, (build, _) in builders.items()}
+    flops = {name: step_flops(build(a).to(a.device), call, inputs) for name, (build, call) in builders.items()}
     print(f"device={a.device} threads={torch.get_num_threads()} batch={a.batch} image={a.image_size} widths="
           f"{[a.base_channels * m for m in a.mults]} res_blocks={a.num_res_blocks} attention_at={list(a.attn)} "
           f"context={a.context_len}x{a.context_dim}")
     print(f"parameters ours={counts['ours']:,} diffusers={counts['diffusers']:,} "
           f"(ratio {counts['ours'] / counts['diffusers']:.3f})")
-    modes = ["eager", "compiled"] if a.compile else ["eager"]
+    print(f"GFLOP/step ours={flops['ours'] / 1e9:.1f} diffusers={flops['diffusers'] / 1e9:.1f} (forward + backward)")
+    modes = ["eager"] if a.eager_only else ["eager", "compiled"]
     median = {}
-    print(f"{'model':<10} {'mode':<9} {'precision':<9} {'ms/step':>9} {'img/s':>8}")
+    print(f"{'model':<10} {'mode':<9} {'precision':<9} {'ms/step':>9} {'img/s':>8} {'GFLOP/s':>8}")
     for mode in modes:
         for precision in ("fp32", "bf16"):
             trainers = {}
@@ -139,9 +154,10 @@ def main() -> None:
                 trainers[name] = Trainer(model, torch.compile(call) if mode == "compiled" else call, inputs, precision, a.device)
             for name, seconds in compare(trainers, a).items():
                 median[name, mode, precision] = seconds
-                print(f"{name:<10} {mode:<9} {precision:<9} {seconds * 1e3:9.1f} {a.batch / seconds:8.1f}", flush=True)
+                print(f"{name:<10} {mode:<9} {precision:<9} {seconds * 1e3:9.1f} {a.batch / seconds:8.1f} "
+                      f"{flops[name] / seconds / 1e9:8.1f}", flush=True)
     ratio = {p: median["diffusers", "eager", p] / median["ours", "eager", p] for p in ("fp32", "bf16")}
-    if a.compile:
+    if not a.eager_only:
         compiled = {p: median["diffusers", "compiled", p] / median["ours", "compiled", p] for p in ("fp32", "bf16")}
         print(f"compiled speedup fp32={compiled['fp32']:.2f} bf16={compiled['bf16']:.2f}")
     print(f"speedup_vs_diffusers fp32={ratio['fp32']:.2f} bf16={ratio['bf16']:.2f}")

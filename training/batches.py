@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from data.captioned import CaptionedImages
+from diffusion.timestep_sampling import sample_timesteps
 
 
 def derived_seed(*parts: int) -> int:
@@ -38,7 +39,7 @@ class BatchStream:
     """Draws micro-batches from an in-memory dataset whose captions are rows of an EmbeddingCache."""
 
     def __init__(self, data: CaptionedImages, caption_rows: dict[str, int], null_row: int, p_uncond: float,
-                 num_timesteps: int, seed: int, device: torch.device):
+                 num_timesteps: int, seed: int, device: torch.device, timestep_sampling: dict | None = None):
         self.images = data.images.to(device)
         counts = [len(c) for c in data.captions]
         self.counts = torch.tensor(counts, device=device)
@@ -46,6 +47,7 @@ class BatchStream:
         self.rows = torch.tensor([caption_rows[c] for caps in data.captions for c in caps], device=device)
         self.null_row, self.p_uncond, self.seed, self.device = null_row, p_uncond, seed, device
         self.num_timesteps = num_timesteps
+        self.timestep_sampling = dict(timestep_sampling or {"method": "uniform"})  # see diffusion/timestep_sampling.py
         self._draws = (None, None)  # (step, draws) of the last step, shared by its micro-batches
 
     def __len__(self) -> int:
@@ -69,7 +71,7 @@ class BatchStream:
             shape = (batch_size, *self.images.shape[1:])
             draws = {"pick": torch.rand(batch_size, generator=g, device=self.device),
                      "drop": torch.rand(batch_size, generator=g, device=self.device) < self.p_uncond,
-                     "t": torch.randint(0, self.num_timesteps, (batch_size,), generator=g, device=self.device),
+                     "t": sample_timesteps(batch_size, self.num_timesteps, g, self.device, **self.timestep_sampling),
                      "eps": torch.randn(shape, generator=g, device=self.device)}
             self._draws = ((step, batch_size), draws)
         return self._draws[1]

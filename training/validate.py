@@ -12,6 +12,8 @@ import torch
 from hydra.utils import instantiate
 
 from diffusion.forward import PREDICTION_TYPES
+from diffusion.timestep_sampling import TIMESTEP_SAMPLINGS
+from training.compile import COMPILE_MODES
 from evaluation.runner import EVALUATORS
 from diffusion.samplers import SAMPLERS
 from diffusion.timesteps import sampling_timesteps
@@ -54,6 +56,10 @@ def validate_training(cfg, world_size: int = 1) -> None:
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise ConfigError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
     _choice("precision", cfg.precision, PRECISIONS)
+    _choice("compile", cfg.compile, COMPILE_MODES)
+    _choice("timestep_sampling.method", cfg.timestep_sampling.method, TIMESTEP_SAMPLINGS)
+    if not cfg.timestep_sampling.std > 0:
+        raise ConfigError(f"timestep_sampling.std must be positive, got {cfg.timestep_sampling.std}")
     _choice("prediction_type", cfg.prediction_type, PREDICTION_TYPES)
     if cfg.min_snr_gamma is not None and cfg.min_snr_gamma <= 0:
         raise ConfigError(f"min_snr_gamma must be positive or null, got {cfg.min_snr_gamma}")

@@ -1,0 +1,24 @@
+"""How training draws timesteps: uniformly (Ho et al. 2020), or logit-normal (Esser et al. 2024, sec. 3.1).
+
+The loss is a sum over timesteps; the sampling density decides how much of the training signal each
+noise level gets. Logit-normal draws u ~ N(mean, std^2) and takes t = floor(sigmoid(u) T): it spends
+fewer samples on the nearly clean and the nearly pure-noise ends, where the target is easy (or
+hopeless), and more in the middle, where the image's layout and shapes are decided. `mean` > 0 moves
+the mass towards noisier timesteps.
+"""
+from __future__ import annotations
+
+import torch
+
+TIMESTEP_SAMPLINGS = ("uniform", "logit_normal")
+
+
+def sample_timesteps(n: int, num_timesteps: int, generator: torch.Generator, device, method: str = "uniform",
+                     mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
+    """(n,) long timesteps in [0, num_timesteps), drawn from `generator` (same draws for the same state)."""
+    if method == "uniform":
+        return torch.randint(0, num_timesteps, (n,), generator=generator, device=device)
+    if method == "logit_normal":
+        u = torch.randn(n, generator=generator, device=device) * std + mean
+        return (torch.sigmoid(u) * num_timesteps).long().clamp(max=num_timesteps - 1)
+    raise ValueError(f"unknown timestep_sampling {method!r}; valid choices: {', '.join(TIMESTEP_SAMPLINGS)}")
