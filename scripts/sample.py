@@ -19,7 +19,10 @@ from omegaconf import DictConfig, ListConfig
 from generation.grid import caption_grid, to_pil
 from generation.loading import load_for_sampling, run_or_exit
 from generation.sampling import make_generate
+from schemas.command_line import exit_if_invalid
 from training.validate import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "scripts"
 
 
 def prompt_list(prompts) -> list[str]:
@@ -52,4 +55,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    exit_if_invalid(CONFIGS, "sample")
     main()

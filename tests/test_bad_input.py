@@ -58,7 +58,7 @@ def test_command_line_errors_are_one_line_without_traceback(tmp_path):
                           (["text_encoder=bert"], "unknown text_encoder 'bert'; valid choices: clip, distilbert, minilm"),
                           (["data=cifar"], "unknown data 'cifar'; valid choices: digits, hub, imagefolder, shapes"),
                           (["+experiment=xa_coss"], "unknown experiment 'xa_coss'"),
-                          (["p_uncond=2"], "p_uncond must be in [0, 1], got 2"),
+                          (["p_uncond=2"], "p_uncond=2: expected a number in [0, 1]"),
                           ([f"resume={tmp_path / 'nowhere'}"], "no checkpoint in")]:
         done = subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=tmp_path, capture_output=True, text=True)
         assert done.returncode == 2, done.stderr
@@ -83,7 +83,7 @@ def test_fp16_and_bf16_need_a_device_that_has_them():
 
 
 def test_preflight_accepts_good_choices_and_multirun_lists():
-    preflight(["+experiment=xa_cos,sa_lin", "schedule=linear", "model.base_channels=8", "resume=auto"], ROOT / "configs")
+    preflight(["-m", "+experiment=xa_cos,sa_lin", "schedule=linear", "model.base_channels=8", "resume=auto"], ROOT / "configs")
     with pytest.raises(ConfigError, match="unknown sampler 'dpm'"):
         preflight(["sampler=dpm"], ROOT / "configs")
 
@@ -108,10 +108,10 @@ def _sample(*args, cwd):
 
 def test_sample_script_errors(trained_run, tmp_path):
     cases = [([f"run={tmp_path / 'missing'}", "prompts=[a]"], "no such run folder"),
-             ([f"run={trained_run}", "prompts=[]"], "prompts is empty"),
+             ([f"run={trained_run}", "prompts=[]"], "prompts=[]: expected a non-empty list of prompts"),
              ([f"run={trained_run}", "prompts=[a]", "num_steps=500"], "num_steps must be between 1 and the schedule's T=50"),
-             ([f"run={trained_run}", "prompts=[a]", "sampler=euler"], "unknown sampler 'euler'"),
-             ([f"run={trained_run}", "prompts=[a]", "weights=best"], "unknown weights 'best'; valid choices: ema, model")]
+             ([f"run={trained_run}", "prompts=[a]", "sampler=euler"], "sampler=euler: expected one of ddim, ddpm, dpm_solver_pp_2m or null"),
+             ([f"run={trained_run}", "prompts=[a]", "weights=best"], "weights=best: expected one of ema, model")]
     for args, message in cases:
         done = _sample(*args, cwd=tmp_path)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -15,12 +15,10 @@ from diffusion.forward import PREDICTION_TYPES
 from evaluation.runner import EVALUATORS
 from diffusion.samplers import SAMPLERS
 from diffusion.timesteps import sampling_timesteps
+from schemas.check import ConfigError
+from schemas.command_line import check_command_line
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-class ConfigError(ValueError):
-    """A bad config value; the message is one line naming the key and the valid choices."""
 
 
 def _positive(cfg, *keys, integer=False):
@@ -156,23 +154,20 @@ def _cause(error: Exception) -> str:
     return str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
 
 
-def preflight(argv: list[str], config_dir: Path) -> None:
-    """Checks on the command line that must come before Hydra acts on it: config-group choices (Hydra's
-    own message spans a dozen lines) and a resume folder (Hydra would create a missing one as the run
-    folder). Raises ConfigError."""
+def check_resume_argument(argv: list[str]) -> None:
+    """resume=<folder> on the command line must be a run with a checkpoint: Hydra would otherwise create
+    the missing folder as this run's folder."""
     for arg in argv:
-        key, sep, value = arg.partition("=")
-        key = key.lstrip("+~")
-        if not sep or "." in key:
-            continue
-        if key == "resume" and value not in ("", "null", "auto"):
+        key, _, value = arg.partition("=")
+        if key.lstrip("+") == "resume" and value not in ("", "null", "auto"):
             from training.checkpoint import checkpoint_dirs
 
             if not checkpoint_dirs(value):
                 raise ConfigError(f"resume={value}: no checkpoint in {value}/checkpoints/ -- not a run folder, or it never saved")
-        group = config_dir / key
-        if group.is_dir():
-            choices = sorted(p.stem for p in group.glob("*.yaml"))
-            for choice in value.split(","):
-                if choice not in choices:
-                    raise ConfigError(f"unknown {key} {choice!r}; valid choices: {', '.join(choices)}")
+
+
+def preflight(argv: list[str], config_dir: Path) -> None:
+    """train.py's command line, checked before Hydra acts on it (see schemas/command_line.py): the resume
+    folder, then the composed config of every run it asks for against the schemas. Raises ConfigError."""
+    check_resume_argument(argv)
+    check_command_line(argv, config_dir, "train")
