@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from diffusion.schedules import Schedule
 from schemas import load_group_file
+from schemas.check import check_config
 from training.embedding_cache import EmbeddingCache
 from training.checkpoint import WEIGHTS, CheckpointError, checkpoint_dirs
 from training.resume import load_config, load_network
@@ -95,8 +96,10 @@ def load_for_sampling(cfg: DictConfig) -> tuple[LoadedRun, SamplerSettings, torc
 
 
 def run_or_exit(function, cfg: DictConfig):
-    """Call a script's body; a user error becomes one line on stderr and exit status 2."""
+    """Check the config against its schema and call a script's body; a user error becomes one line on
+    stderr and exit status 2."""
     try:
+        check_config(cfg)
         return function(cfg)
     except (ConfigError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,8 +1,11 @@
 """Checks on a composed config, run before any work: a typo costs a second, not a run.
 
 Every failure is a ConfigError whose one-line message names the key, the bad value and the valid
-choices. Group choices (schedule=cosin) and resume folders are checked on the command line by
-`preflight`, before Hydra acts on them.
+choices. Each key's type, range and choices are declared in schemas/ and checked there; what stays here
+relates keys to each other or to the machine: batch size vs processes, num_steps vs T, zero terminal SNR
+vs eps, the network built on the meta device (image size vs downsampling, widths vs groups), precision
+vs device. Group choices, the schemas and resume folders are checked on the command line by `preflight`,
+before Hydra acts on it.
 """
 from __future__ import annotations
 
@@ -11,66 +14,25 @@ from pathlib import Path
 import torch
 from hydra.utils import instantiate
 
-from diffusion.forward import PREDICTION_TYPES
-from evaluation.runner import EVALUATORS
-from diffusion.samplers import SAMPLERS
 from diffusion.timesteps import sampling_timesteps
-from schemas.check import ConfigError
+from schemas.check import ConfigError, check_config
 from schemas.command_line import check_command_line
-
-PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-def _positive(cfg, *keys, integer=False):
-    for key in keys:
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (integer and int(value) != value):
-            kind = "a positive integer" if integer else "positive"
-            raise ConfigError(f"{key} must be {kind}, got {value!r}")
-
-
-def _choice(key: str, value, choices) -> None:
-    if value not in choices:
-        raise ConfigError(f"unknown {key} {value!r}; valid choices: {', '.join(map(str, choices))}")
 
 
 def validate_training(cfg, world_size: int = 1) -> None:
-    """Scalar keys of train.yaml."""
-    _positive(cfg, "lr")
-    _positive(cfg, "max_steps", "batch_size", "grad_accum", "log_every", "keep_checkpoints", "max_bad_steps", integer=True)
-    for key in ("sample_every", "ckpt_every", "eval_every", "warmup_steps"):
-        if not isinstance(cfg[key], int) or cfg[key] < 0:
-            raise ConfigError(f"{key} must be a non-negative integer (0 = never), got {cfg[key]!r}")
-    if not 0.0 <= cfg.p_uncond <= 1.0:
-        raise ConfigError(f"p_uncond must be in [0, 1], got {cfg.p_uncond}")
-    for key in ("grad_clip", "weight_decay"):
-        if cfg[key] < 0:
-            raise ConfigError(f"{key} must be >= 0 (0 = off), got {cfg[key]}")
-    if not 0.0 <= cfg.min_lr_ratio <= 1.0:
-        raise ConfigError(f"min_lr_ratio must be in [0, 1], got {cfg.min_lr_ratio}")
-    _positive(cfg, "eval_samples", integer=True)
-    if not 0.0 <= cfg.ema_decay < 1.0:
-        raise ConfigError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
-    _choice("precision", cfg.precision, PRECISIONS)
-    _choice("prediction_type", cfg.prediction_type, PREDICTION_TYPES)
-    if cfg.min_snr_gamma is not None and cfg.min_snr_gamma <= 0:
-        raise ConfigError(f"min_snr_gamma must be positive or null, got {cfg.min_snr_gamma}")
+    """Relations between train.yaml's keys and the launch (each key's own type and range: schemas/train.py)."""
     per_step = world_size * cfg.grad_accum
     if cfg.batch_size % per_step:
         raise ConfigError(f"batch_size={cfg.batch_size} must be divisible by world_size x grad_accum = {per_step}")
 
 
 def validate_sampler(sampler_cfg, num_timesteps: int) -> None:
-    _choice("sampler", sampler_cfg.name, list(SAMPLERS))
+    """num_steps against the schedule's T (each key's own type and range: schemas/sampler.py)."""
     if sampler_cfg.num_steps is not None:
         try:
             sampling_timesteps(num_timesteps, sampler_cfg.num_steps, sampler_cfg.spacing)
         except ValueError as error:
             raise ConfigError(f"sampler: {error}") from None
-    if sampler_cfg.guidance_scale < 0:
-        raise ConfigError(f"guidance_scale must be >= 0, got {sampler_cfg.guidance_scale}")
-    if not 0.0 <= sampler_cfg.guidance_rescale <= 1.0:
-        raise ConfigError(f"guidance_rescale must be in [0, 1], got {sampler_cfg.guidance_rescale}")
 
 
 def validate_schedule(cfg):
@@ -94,9 +56,10 @@ def validate_model(model_cfg, image_size: int, in_channels: int = 3) -> None:
 
 
 def validate_config(cfg, world_size: int = 1) -> None:
+    """The schemas' checks (already run on the command line; again here for configs composed in-process),
+    then the relations between keys."""
+    check_config(cfg)
     validate_training(cfg, world_size)
-    if cfg.data.get("evaluator") not in (None, *EVALUATORS):
-        raise ConfigError(f"unknown data.evaluator {cfg.data.evaluator!r}; valid choices: null, {', '.join(EVALUATORS)}")
     schedule = validate_schedule(cfg)
     validate_sampler(cfg.sampler, schedule.num_timesteps)
     image_size = cfg.data.dataset.get("image_size")
