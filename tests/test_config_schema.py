@@ -183,7 +183,7 @@ def test_the_command_lines_print_one_line_and_leave_no_run_folder(tmp_path):
     started = [subprocess.Popen([sys.executable, str(ROOT / script), *args], cwd=tmp_path, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for (script, *args), _ in runs]
     for process, (_, key) in zip(started, runs):
-        stdout, stderr = process.communicate(timeout=120)
+        stdout, stderr = process.communicate(timeout=600)
         assert process.returncode == 2, stderr
         assert stderr.count("\n") == 1 and stderr.startswith(f"error: {key}: expected "), stderr
         assert "Traceback" not in stdout + stderr
