@@ -40,7 +40,8 @@ from training.resume import find_resume_checkpoint, restore
 from training.run_dir import on_rank_zero, resolve_run_dir
 from generation.sampling import SamplerSettings, autocast
 from training.signals import StopRequest
-from training.validate import ConfigError, check_precision, preflight, select_device, validate_config
+from schemas.command_line import exit_if_invalid
+from training.validate import ConfigError, check_precision, check_resume_argument, select_device, validate_config
 
 log = logging.getLogger("train")  # console and <run>/train.log (configs/hydra/job_logging/train.yaml)
 OmegaConf.register_new_resolver("run_dir", resolve_run_dir, use_cache=True)
@@ -200,9 +201,5 @@ def train(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        preflight(sys.argv[1:], Path(__file__).resolve().parent / "configs")
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    exit_if_invalid(Path(__file__).resolve().parent / "configs", "train", also=check_resume_argument)
     main()

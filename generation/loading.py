@@ -15,15 +15,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from diffusion.schedules import Schedule
+from schemas import load_group_file
+from schemas.check import check_config
 from training.embedding_cache import EmbeddingCache
-from training.checkpoint import CheckpointError, checkpoint_dirs
+from training.checkpoint import WEIGHTS, CheckpointError, checkpoint_dirs
 from training.resume import load_config, load_network
 from generation.sampling import SamplerSettings
 from training.validate import ConfigError, check_precision, instantiate_or_explain, select_device, validate_sampler
 
 SAMPLER_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sampler"
-
-WEIGHTS = ("ema", "model")
 
 
 @dataclass
@@ -78,7 +78,7 @@ def sampler_settings(run_cfg: DictConfig, num_timesteps: int, **overrides) -> Sa
         if not path.is_file():
             choices = sorted(p.stem for p in SAMPLER_CONFIGS.glob("*.yaml"))
             raise ConfigError(f"unknown sampler {name!r}; valid choices: {', '.join(choices)}")
-        base = OmegaConf.load(path)
+        base = load_group_file(path)
     merged = OmegaConf.merge(base, {k: v for k, v in overrides.items() if v is not None and k != "sampler"})
     validate_sampler(merged, num_timesteps)
     return SamplerSettings(**OmegaConf.to_container(merged))
@@ -96,8 +96,10 @@ def load_for_sampling(cfg: DictConfig) -> tuple[LoadedRun, SamplerSettings, torc
 
 
 def run_or_exit(function, cfg: DictConfig):
-    """Call a script's body; a user error becomes one line on stderr and exit status 2."""
+    """Check the config against its schema and call a script's body; a user error becomes one line on
+    stderr and exit status 2."""
     try:
+        check_config(cfg)
         return function(cfg)
     except (ConfigError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)

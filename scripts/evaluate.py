@@ -10,13 +10,18 @@ Writes <run>/eval/step_XXXXXXXX.json and prints a one-line summary.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from evaluation.runner import evaluate, summary, write_results
 from generation.loading import load_for_sampling, run_or_exit
 from generation.sampling import make_generate
+from schemas.command_line import exit_if_invalid
 from training.validate import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "scripts"
 
 
 def evaluate_run(cfg: DictConfig) -> dict:
@@ -41,4 +46,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    exit_if_invalid(CONFIGS, "evaluate")
     main()

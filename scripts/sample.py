@@ -14,23 +14,18 @@ import datetime
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
 from generation.grid import caption_grid, to_pil
 from generation.loading import load_for_sampling, run_or_exit
 from generation.sampling import make_generate
-from training.validate import ConfigError
+from schemas.command_line import exit_if_invalid
 
-
-def prompt_list(prompts) -> list[str]:
-    prompts = list(prompts) if isinstance(prompts, (list, tuple, ListConfig)) else [prompts]
-    if not prompts:
-        raise ConfigError("prompts is empty; give at least one, e.g. prompts='[\"a small red circle in the top left\"]'")
-    return [str(p) for p in prompts]
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "scripts"
 
 
 def sample(cfg: DictConfig) -> Path:
-    prompts = prompt_list(cfg.prompts)
+    prompts = list(cfg.prompts)  # a non-empty list of strings (schemas/scripts.py)
     run, settings, device = load_for_sampling(cfg)
     shape = (run.cfg.derived.in_channels, run.cfg.derived.image_size)
     generate = make_generate(run.model, run.schedule, run.cfg.prediction_type, run.cache, settings, shape, cfg.seed,
@@ -52,4 +47,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    exit_if_invalid(CONFIGS, "sample")
     main()

@@ -16,25 +16,25 @@ from training.validate import ConfigError, check_precision, preflight
 @pytest.mark.parametrize("overrides,message", [
     (["data.dataset.image_size=10", "model.channel_mults=[1,2,2]"], "image_size 10 is not divisible by the U-Net's total downsampling 4"),
     (["model.attention_resolutions=[16]"], r"attention_resolutions \[16\] are not feature-map sizes of a 8x8 input; valid sizes: \[8, 4\]"),
-    (["schedule.name=cosin"], "unknown schedule 'cosin'; valid choices: linear, cosine, scaled_linear, sigmoid"),
-    (["sampler.name=euler"], "unknown sampler 'euler'; valid choices: ddim, ddpm, dpm_solver_pp_2m"),
-    (["precision=fp8"], "unknown precision 'fp8'; valid choices: fp32, bf16, fp16"),
-    (["prediction_type=noise"], "unknown prediction_type 'noise'; valid choices: eps, x0, v"),
-    (["p_uncond=1.5"], r"p_uncond must be in \[0, 1\], got 1.5"),
-    (["p_uncond=-0.1"], r"p_uncond must be in \[0, 1\], got -0.1"),
-    (["lr=0"], "lr must be positive, got 0"),
-    (["batch_size=0"], "batch_size must be a positive integer, got 0"),
-    (["max_steps=-5"], "max_steps must be a positive integer, got -5"),
+    (["schedule.name=cosin"], "schedule.name=cosin: expected one of linear, cosine, scaled_linear, sigmoid"),
+    (["sampler.name=euler"], r"sampler.name=euler: expected ddim \(to change sampler: sampler=ddim\|ddpm\|dpm_solver_pp_2m\)"),
+    (["precision=fp8"], "precision=fp8: expected one of fp32, bf16, fp16"),
+    (["prediction_type=noise"], "prediction_type=noise: expected one of eps, x0, v"),
+    (["p_uncond=1.5"], r"p_uncond=1.5: expected a number in \[0, 1\]"),
+    (["p_uncond=-0.1"], r"p_uncond=-0.1: expected a number in \[0, 1\]"),
+    (["lr=0"], "lr=0: expected a positive number"),
+    (["batch_size=0"], "batch_size=0: expected a positive integer"),
+    (["max_steps=-5"], "max_steps=-5: expected a positive integer"),
     (["sampler.num_steps=51"], "num_steps must be between 1 and the schedule's T=50, got 51"),
-    (["model.context_injection=concat"], "unknown context_injection 'concat'"),
+    (["model.context_injection=concat"], "model.context_injection=concat: expected one of cross_attention, add_pooled, both"),
     (["batch_size=6", "grad_accum=4"], "batch_size=6 must be divisible by world_size x grad_accum = 4"),
     (["schedule.zero_terminal_snr=true", "prediction_type=eps"], "needs prediction_type v or x0"),
     (["precision=fp16"], "precision=fp16 needs a CUDA device"),
     (["device=cuda"] if not torch.cuda.is_available() else ["device=nonsense"], "device="),
-    (["data.evaluator=fid"], "unknown data.evaluator 'fid'"),
-    (["grad_clip=-1"], "grad_clip must be >= 0"),
-    (["min_lr_ratio=2"], r"min_lr_ratio must be in \[0, 1\], got 2"),
-    (["eval_samples=0"], "eval_samples must be a positive integer, got 0"),
+    (["data.evaluator=fid"], "data.evaluator=fid: expected one of shapes, digits or null"),
+    (["grad_clip=-1"], "grad_clip=-1: expected a number >= 0"),
+    (["min_lr_ratio=2"], r"min_lr_ratio=2: expected a number in \[0, 1\]"),
+    (["eval_samples=0"], "eval_samples=0: expected a positive integer"),
     (["text_encoder=distilbert", "text_encoder.pretrained=/no/such/folder"], "text_encoder: could not load the distilbert"),
 ])
 def test_bad_training_config_fails_before_any_work(in_tmp, cache_dir, overrides, message):
@@ -58,7 +58,7 @@ def test_command_line_errors_are_one_line_without_traceback(tmp_path):
                           (["text_encoder=bert"], "unknown text_encoder 'bert'; valid choices: clip, distilbert, minilm"),
                           (["data=cifar"], "unknown data 'cifar'; valid choices: digits, hub, imagefolder, shapes"),
                           (["+experiment=xa_coss"], "unknown experiment 'xa_coss'"),
-                          (["p_uncond=2"], "p_uncond must be in [0, 1], got 2"),
+                          (["p_uncond=2"], "p_uncond=2: expected a number in [0, 1]"),
                           ([f"resume={tmp_path / 'nowhere'}"], "no checkpoint in")]:
         done = subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=tmp_path, capture_output=True, text=True)
         assert done.returncode == 2, done.stderr
@@ -83,7 +83,7 @@ def test_fp16_and_bf16_need_a_device_that_has_them():
 
 
 def test_preflight_accepts_good_choices_and_multirun_lists():
-    preflight(["+experiment=xa_cos,sa_lin", "schedule=linear", "model.base_channels=8", "resume=auto"], ROOT / "configs")
+    preflight(["-m", "+experiment=xa_cos,sa_lin", "schedule=linear", "model.base_channels=8", "resume=auto"], ROOT / "configs")
     with pytest.raises(ConfigError, match="unknown sampler 'dpm'"):
         preflight(["sampler=dpm"], ROOT / "configs")
 
@@ -108,10 +108,10 @@ def _sample(*args, cwd):
 
 def test_sample_script_errors(trained_run, tmp_path):
     cases = [([f"run={tmp_path / 'missing'}", "prompts=[a]"], "no such run folder"),
-             ([f"run={trained_run}", "prompts=[]"], "prompts is empty"),
+             ([f"run={trained_run}", "prompts=[]"], "prompts=[]: expected a non-empty list of prompts"),
              ([f"run={trained_run}", "prompts=[a]", "num_steps=500"], "num_steps must be between 1 and the schedule's T=50"),
-             ([f"run={trained_run}", "prompts=[a]", "sampler=euler"], "unknown sampler 'euler'"),
-             ([f"run={trained_run}", "prompts=[a]", "weights=best"], "unknown weights 'best'; valid choices: ema, model")]
+             ([f"run={trained_run}", "prompts=[a]", "sampler=euler"], "sampler=euler: expected one of ddim, ddpm, dpm_solver_pp_2m or null"),
+             ([f"run={trained_run}", "prompts=[a]", "weights=best"], "weights=best: expected one of ema, model")]
     for args, message in cases:
         done = _sample(*args, cwd=tmp_path)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr

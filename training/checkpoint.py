@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 _STEP = re.compile(r"^step_(\d+)$")
+WEIGHTS = ("ema", "model")  # the two weight files of a checkpoint, <name>.safetensors
 
 
 class CheckpointError(RuntimeError):

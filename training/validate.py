@@ -1,8 +1,11 @@
 """Checks on a composed config, run before any work: a typo costs a second, not a run.
 
 Every failure is a ConfigError whose one-line message names the key, the bad value and the valid
-choices. Group choices (schedule=cosin) and resume folders are checked on the command line by
-`preflight`, before Hydra acts on them.
+choices. Each key's type, range and choices are declared in schemas/ and checked there; what stays here
+relates keys to each other or to the machine: batch size vs processes, num_steps vs T, zero terminal SNR
+vs eps, the network built on the meta device (image size vs downsampling, widths vs groups), precision
+vs device. Group choices, the schemas and resume folders are checked on the command line by `preflight`,
+before Hydra acts on it.
 """
 from __future__ import annotations
 
@@ -11,74 +14,25 @@ from pathlib import Path
 import torch
 from hydra.utils import instantiate
 
-from diffusion.forward import PREDICTION_TYPES
-from diffusion.timestep_sampling import TIMESTEP_SAMPLINGS
-from training.compile import COMPILE_MODES
-from evaluation.runner import EVALUATORS
-from diffusion.samplers import SAMPLERS
 from diffusion.timesteps import sampling_timesteps
-
-PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-class ConfigError(ValueError):
-    """A bad config value; the message is one line naming the key and the valid choices."""
-
-
-def _positive(cfg, *keys, integer=False):
-    for key in keys:
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (integer and int(value) != value):
-            kind = "a positive integer" if integer else "positive"
-            raise ConfigError(f"{key} must be {kind}, got {value!r}")
-
-
-def _choice(key: str, value, choices) -> None:
-    if value not in choices:
-        raise ConfigError(f"unknown {key} {value!r}; valid choices: {', '.join(map(str, choices))}")
+from schemas.check import ConfigError, check_config
+from schemas.command_line import check_command_line
 
 
 def validate_training(cfg, world_size: int = 1) -> None:
-    """Scalar keys of train.yaml."""
-    _positive(cfg, "lr")
-    _positive(cfg, "max_steps", "batch_size", "grad_accum", "log_every", "keep_checkpoints", "max_bad_steps", integer=True)
-    for key in ("sample_every", "ckpt_every", "eval_every", "warmup_steps"):
-        if not isinstance(cfg[key], int) or cfg[key] < 0:
-            raise ConfigError(f"{key} must be a non-negative integer (0 = never), got {cfg[key]!r}")
-    if not 0.0 <= cfg.p_uncond <= 1.0:
-        raise ConfigError(f"p_uncond must be in [0, 1], got {cfg.p_uncond}")
-    for key in ("grad_clip", "weight_decay"):
-        if cfg[key] < 0:
-            raise ConfigError(f"{key} must be >= 0 (0 = off), got {cfg[key]}")
-    if not 0.0 <= cfg.min_lr_ratio <= 1.0:
-        raise ConfigError(f"min_lr_ratio must be in [0, 1], got {cfg.min_lr_ratio}")
-    _positive(cfg, "eval_samples", integer=True)
-    if not 0.0 <= cfg.ema_decay < 1.0:
-        raise ConfigError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
-    _choice("precision", cfg.precision, PRECISIONS)
-    _choice("compile", cfg.compile, COMPILE_MODES)
-    _choice("timestep_sampling.method", cfg.timestep_sampling.method, TIMESTEP_SAMPLINGS)
-    if not cfg.timestep_sampling.std > 0:
-        raise ConfigError(f"timestep_sampling.std must be positive, got {cfg.timestep_sampling.std}")
-    _choice("prediction_type", cfg.prediction_type, PREDICTION_TYPES)
-    if cfg.min_snr_gamma is not None and cfg.min_snr_gamma <= 0:
-        raise ConfigError(f"min_snr_gamma must be positive or null, got {cfg.min_snr_gamma}")
+    """Relations between train.yaml's keys and the launch (each key's own type and range: schemas/train.py)."""
     per_step = world_size * cfg.grad_accum
     if cfg.batch_size % per_step:
         raise ConfigError(f"batch_size={cfg.batch_size} must be divisible by world_size x grad_accum = {per_step}")
 
 
 def validate_sampler(sampler_cfg, num_timesteps: int) -> None:
-    _choice("sampler", sampler_cfg.name, list(SAMPLERS))
+    """num_steps against the schedule's T (each key's own type and range: schemas/sampler.py)."""
     if sampler_cfg.num_steps is not None:
         try:
             sampling_timesteps(num_timesteps, sampler_cfg.num_steps, sampler_cfg.spacing)
         except ValueError as error:
             raise ConfigError(f"sampler: {error}") from None
-    if sampler_cfg.guidance_scale < 0:
-        raise ConfigError(f"guidance_scale must be >= 0, got {sampler_cfg.guidance_scale}")
-    if not 0.0 <= sampler_cfg.guidance_rescale <= 1.0:
-        raise ConfigError(f"guidance_rescale must be in [0, 1], got {sampler_cfg.guidance_rescale}")
 
 
 def validate_schedule(cfg):
@@ -102,9 +56,10 @@ def validate_model(model_cfg, image_size: int, in_channels: int = 3) -> None:
 
 
 def validate_config(cfg, world_size: int = 1) -> None:
+    """The schemas' checks (already run on the command line; again here for configs composed in-process),
+    then the relations between keys."""
+    check_config(cfg)
     validate_training(cfg, world_size)
-    if cfg.data.get("evaluator") not in (None, *EVALUATORS):
-        raise ConfigError(f"unknown data.evaluator {cfg.data.evaluator!r}; valid choices: null, {', '.join(EVALUATORS)}")
     schedule = validate_schedule(cfg)
     validate_sampler(cfg.sampler, schedule.num_timesteps)
     image_size = cfg.data.dataset.get("image_size")
@@ -162,23 +117,20 @@ def _cause(error: Exception) -> str:
     return str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
 
 
-def preflight(argv: list[str], config_dir: Path) -> None:
-    """Checks on the command line that must come before Hydra acts on it: config-group choices (Hydra's
-    own message spans a dozen lines) and a resume folder (Hydra would create a missing one as the run
-    folder). Raises ConfigError."""
+def check_resume_argument(argv: list[str]) -> None:
+    """resume=<folder> on the command line must be a run with a checkpoint: Hydra would otherwise create
+    the missing folder as this run's folder."""
     for arg in argv:
-        key, sep, value = arg.partition("=")
-        key = key.lstrip("+~")
-        if not sep or "." in key:
-            continue
-        if key == "resume" and value not in ("", "null", "auto"):
+        key, _, value = arg.partition("=")
+        if key.lstrip("+") == "resume" and value not in ("", "null", "auto"):
             from training.checkpoint import checkpoint_dirs
 
             if not checkpoint_dirs(value):
                 raise ConfigError(f"resume={value}: no checkpoint in {value}/checkpoints/ -- not a run folder, or it never saved")
-        group = config_dir / key
-        if group.is_dir():
-            choices = sorted(p.stem for p in group.glob("*.yaml"))
-            for choice in value.split(","):
-                if choice not in choices:
-                    raise ConfigError(f"unknown {key} {choice!r}; valid choices: {', '.join(choices)}")
+
+
+def preflight(argv: list[str], config_dir: Path) -> None:
+    """train.py's command line, checked before Hydra acts on it (see schemas/command_line.py): the resume
+    folder, then the composed config of every run it asks for against the schemas. Raises ConfigError."""
+    check_resume_argument(argv)
+    check_command_line(argv, config_dir, "train")

@@ -1,0 +1,89 @@
+"""The schemas of configs/data/: one per dataset, since each loader takes other arguments.
+
+A data config is `dataset` (the loader's arguments, `_target_` naming it), `evaluator` (how
+scripts/evaluate.py scores samples) and `preview_prompts` (the training preview grid).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+from omegaconf import MISSING
+
+from data.preprocess import MODES
+from data.shapes import COLOURS, SHAPES
+from evaluation.runner import EVALUATORS
+from schemas.fields import at_least, choice, positive, satisfies
+
+CHANNELS = tuple(MODES)
+
+
+def _colour_shape_pairs(pairs) -> bool:
+    return all(len(p) == 2 and p[0] in COLOURS and p[1] in SHAPES for p in pairs)
+
+
+@dataclass
+class ShapesDataset:
+    _target_: str = MISSING
+    num_images: int = positive()
+    image_size: int = positive()
+    seed: int = at_least(0)
+    held_out: List[List[str]] = satisfies(
+        _colour_shape_pairs, f"a list of [colour, shape] pairs, colours {'|'.join(COLOURS)}, shapes {'|'.join(SHAPES)}")
+
+
+@dataclass
+class DigitsDataset:
+    _target_: str = MISSING
+    image_size: int = positive()
+
+
+@dataclass
+class HubDataset:
+    _target_: str = MISSING
+    path: str = MISSING
+    name: Optional[str] = MISSING
+    split: str = MISSING
+    image_column: str = MISSING
+    caption_column: Optional[str] = MISSING
+    label_column: Optional[str] = MISSING
+    caption_templates: List[str] = MISSING
+    image_size: int = positive()
+    channels: int = choice(*CHANNELS)
+    max_images: Optional[int] = positive()
+
+
+@dataclass
+class ImageFolderDataset:
+    _target_: str = MISSING
+    data_dir: str = MISSING
+    image_size: int = positive()
+    channels: int = choice(*CHANNELS)
+    caption_column: str = MISSING
+    max_images: Optional[int] = positive()
+
+
+@dataclass
+class DataConfig:
+    evaluator: Optional[str] = choice(*EVALUATORS)
+    preview_prompts: List[str] = MISSING   # empty: the dataset's first captions
+
+
+@dataclass
+class ShapesData(DataConfig):
+    dataset: ShapesDataset = MISSING
+
+
+@dataclass
+class DigitsData(DataConfig):
+    dataset: DigitsDataset = MISSING
+
+
+@dataclass
+class HubData(DataConfig):
+    dataset: HubDataset = MISSING
+
+
+@dataclass
+class ImageFolderData(DataConfig):
+    dataset: ImageFolderDataset = MISSING

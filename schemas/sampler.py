@@ -1,0 +1,62 @@
+"""The schemas of configs/sampler/: the settings every sampler shares, and each sampler's own `options`
+(the keyword arguments of its function in diffusion/samplers.py).
+
+Whether num_steps fits the schedule's T is a relation between groups: training/validate.py checks it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from omegaconf import MISSING
+
+from diffusion.samplers import SAMPLERS
+from diffusion.timesteps import SPACINGS
+from schemas.fields import at_least, choice, in_range, positive, satisfies
+
+
+@dataclass
+class SamplerConfig:
+    num_steps: Optional[int] = positive()   # null: every timestep of the schedule
+    spacing: str = choice(*SPACINGS)
+    clip_x0: bool = MISSING
+    guidance_scale: float = at_least(0)
+    guidance_rescale: float = in_range(0, 1)
+
+
+@dataclass
+class DDIMOptions:
+    eta: float = at_least(0)                # 0: deterministic; 1: DDPM's variance on the same timesteps
+
+
+@dataclass
+class DDPMOptions:
+    variance: str = choice("fixed_small", "fixed_large")
+
+
+@dataclass
+class NoOptions:
+    pass
+
+
+def _named(name: str):
+    """A sampler file's own name: another sampler is another file, whose options differ."""
+    return satisfies(lambda v: v == name, f"{name} (to change sampler: sampler={'|'.join(SAMPLERS)})")
+
+
+@dataclass
+class DDIMConfig(SamplerConfig):
+    name: str = _named("ddim")
+    options: DDIMOptions = MISSING
+
+
+@dataclass
+class DDPMConfig(SamplerConfig):
+    name: str = _named("ddpm")
+    options: DDPMOptions = MISSING
+
+
+@dataclass
+class DPMSolverConfig(SamplerConfig):
+    name: str = _named("dpm_solver_pp_2m")
+    options: NoOptions = field(default_factory=NoOptions)
