@@ -8,6 +8,8 @@ edges are anti-aliased and the object's interior is the exact palette colour.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -26,6 +28,20 @@ def check(kind: str, value, choices) -> None:
     """Fail early, in one line, naming the bad value and the valid ones."""
     if value not in choices:
         raise ValueError(f"unknown {kind} {value!r}; valid {kind}s: {', '.join(map(str, choices))}")
+
+
+def validate_held_out(held_out) -> tuple[tuple[str, str], ...]:
+    """Held-out (colour, shape) bindings, sorted and deduplicated, from any sequence of 2-sequences
+    (Hydra passes lists of lists)."""
+    pairs = []
+    for pair in held_out:
+        if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise ValueError(f"held_out entries must be (colour, shape) pairs, got {pair!r}")
+        colour, shape = pair
+        check("colour", colour, COLOURS)
+        check("shape", shape, SHAPES)
+        pairs.append((colour, shape))
+    return tuple(sorted(set(pairs)))
 
 
 def _inside(shape: str, x: np.ndarray, y: np.ndarray, cx: float, cy: float, side: float) -> np.ndarray:

@@ -10,14 +10,12 @@ Colours, shapes and the anti-aliased rasteriser are `data.raster`'s, shared with
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import datasets
 import numpy as np
 
 from data.cache import cache_name, load_or_generate
 from data.captioned import CaptionedImages, from_hf
-from data.raster import COLOURS, SHAPES, check as _check, rasterise
+from data.raster import COLOURS, SHAPES, check as _check, rasterise, validate_held_out as _validate_held_out
 
 SIZES: dict[str, float] = {"small": 0.22, "large": 0.40}
 POSITIONS: dict[str, tuple[float, float]] = {
@@ -68,19 +66,6 @@ def render(colour: str, shape: str, size: str, position: str, image_size: int, r
     """(H, W, 3) uint8 image of one jittered object; see `jittered_box` and `rasterise`."""
     cx, cy, side = jittered_box(size, position, image_size, rng)
     return rasterise(colour, shape, cx, cy, side, image_size)
-
-
-def _validate_held_out(held_out) -> tuple[tuple[str, str], ...]:
-    """Normalise any sequence of (colour, shape) 2-sequences (Hydra passes lists of lists)."""
-    pairs = []
-    for pair in held_out:
-        if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
-            raise ValueError(f"held_out entries must be (colour, shape) pairs, got {pair!r}")
-        colour, shape = pair
-        _check("colour", colour, COLOURS)
-        _check("shape", shape, SHAPES)
-        pairs.append((colour, shape))
-    return tuple(sorted(set(pairs)))
 
 
 def combinations(held_out=DEFAULT_HELD_OUT) -> tuple[list[dict], list[dict]]:
