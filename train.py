@@ -34,7 +34,7 @@ from training.batches import derived_seed
 from training.build import build
 from training.checkpoint import CheckpointError, remove_partial_checkpoints
 from training.compile import compile_network, enable_compile_cache
-from training.logger import Logger, LossTracker
+from training.logger import Logger, LossTracker, hparams_of
 from training.outputs import Outputs
 from training.resume import find_resume_checkpoint, restore
 from training.run_dir import on_rank_zero, resolve_run_dir
@@ -142,6 +142,7 @@ def train(cfg: DictConfig) -> None:
     logger = Logger(str(run_dir), dist, purge_step=step if resume_from else None)
     if step == 0:
         logger.text("config", f"```\n{OmegaConf.to_yaml(cfg, resolve=True)}\n```", 0)
+        logger.hparams(hparams_of(cfg), trial=f"{run_dir.parent.name}/{run_dir.name}")
     outputs = Outputs(run_dir, cfg, parts, logger, SamplerSettings(**OmegaConf.to_container(cfg.sampler)), device, dist)
 
     # --- loop ---

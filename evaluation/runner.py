@@ -9,27 +9,31 @@ from typing import Callable
 import torch
 
 from data.shapes import DEFAULT_HELD_OUT
+from evaluation.compose_eval import PROMPTS_PER_SPLIT, evaluate_compose
 from evaluation.digits_eval import evaluate_digits
 from evaluation.shapes_eval import evaluate_shapes
 
-EVALUATORS = ("shapes", "digits")
+EVALUATORS = ("shapes", "digits", "compose")
 
 
 def evaluate(evaluator: str | None, generate: Callable[[list[str]], torch.Tensor], dataset_cfg, cache_dir,
              num_samples: int | None = None) -> dict[str, float]:
     """Run the dataset's evaluation. num_samples=None is the full evaluation (every shapes prompt, 500
-    digits); a number makes it cheap enough for use during training."""
+    digits, 24 compose prompts per category and split); a number makes it cheap enough for use during training."""
     if evaluator == "shapes":
         held_out = dataset_cfg.get("held_out", DEFAULT_HELD_OUT)
         return evaluate_shapes(generate, held_out, max_prompts=None if num_samples is None else max(1, num_samples // 2))
     if evaluator == "digits":
         return evaluate_digits(generate, dataset_cfg.get("image_size", 32), cache_dir, num_samples or 500)
+    if evaluator == "compose":
+        per_split = PROMPTS_PER_SPLIT if num_samples is None else max(1, num_samples // 8)  # 4 categories x 2 splits
+        return evaluate_compose(generate, dataset_cfg.get("held_out", DEFAULT_HELD_OUT), per_split)
     raise ValueError(f"no evaluation for this dataset (evaluator={evaluator!r}); valid choices: {', '.join(EVALUATORS)}")
 
 
 def summary(results: dict[str, float]) -> str:
     """The headline numbers on one line."""
-    keys = [k for k in ("held_in/all", "held_out/all", "held_in/black_background", "accuracy", "fid", "fid_real_vs_real")
+    keys = [k for k in ("held_in/all", "held_out/all", "overall", "held_in/black_background", "accuracy", "fid", "fid_real_vs_real")
             if k in results]
     return "  ".join(f"{k}={results[k]:.4g}" for k in keys)
 

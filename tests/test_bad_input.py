@@ -56,7 +56,7 @@ def test_a_dataset_that_cannot_load_is_a_one_line_error(in_tmp, cache_dir):
 def test_command_line_errors_are_one_line_without_traceback(tmp_path):
     for args, message in [(["schedule=cosin"], "unknown schedule 'cosin'; valid choices: cosine, linear, scaled_linear, sigmoid"),
                           (["text_encoder=bert"], "unknown text_encoder 'bert'; valid choices: clip, distilbert, minilm"),
-                          (["data=cifar"], "unknown data 'cifar'; valid choices: digits, hub, imagefolder, shapes"),
+                          (["data=cifar"], "unknown data 'cifar'; valid choices: compose, digits, hub, imagefolder, shapes"),
                           (["+experiment=xa_coss"], "unknown experiment 'xa_coss'"),
                           (["p_uncond=2"], "p_uncond=2: expected a number in [0, 1]"),
                           ([f"resume={tmp_path / 'nowhere'}"], "no checkpoint in")]:

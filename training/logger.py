@@ -1,16 +1,48 @@
 """TensorBoard logging from rank 0, the loss tracker that feeds it without a host sync per step, and the
-console handler of train.py's text log (configs/hydra/job_logging/train.yaml)."""
+console handler of train.py's text log (configs/hydra/job_logging/train.yaml).
+
+Hyper-parameters go into the run's own event file as the HParams plugin's session-start summary
+(`hparams_pb`), with no experiment summary and no sub-run folder (which `SummaryWriter.add_hparams`
+would create): TensorBoard's HPARAMS tab then takes every run folder holding one as a trial, the union
+of their hyper-parameters as columns, and the last value of each of the run's scalars as its metrics,
+so the final `eval/...` scores compare runs directly.
+"""
 from __future__ import annotations
 
+import json
 import logging
 
 import torch
+from omegaconf import DictConfig, OmegaConf
+from tensorboard.plugins.hparams.summary_v2 import hparams_pb
 from tqdm import tqdm
 from torch.utils.tensorboard import SummaryWriter
 
 from training.distributed import Distributed, all_reduce_sum
 
 QUARTILES = 4
+# Config keys that say where and how often a run writes, not what it trains: left out of the hparams.
+NOT_HPARAMS = ("cache_dir", "resume", "device", "log_every", "sample_every", "ckpt_every", "keep_checkpoints",
+               "max_bad_steps", "data.preview_prompts")
+
+
+def hparams_of(cfg: DictConfig) -> dict[str, bool | int | float | str]:
+    """The resolved config flattened to dotted keys ("model.base_channels"), minus NOT_HPARAMS; lists and
+    nulls become their JSON text, since the HParams plugin holds only booleans, numbers and strings."""
+    flat = {}
+
+    def visit(node, prefix: str) -> None:
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if name in NOT_HPARAMS:
+                continue
+            if isinstance(value, dict):
+                visit(value, f"{name}.")
+            else:
+                flat[name] = value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
+
+    visit(OmegaConf.to_container(cfg, resolve=True), "")
+    return flat
 
 
 class LossTracker:
@@ -53,6 +85,11 @@ class Logger:
     def image(self, tag: str, hwc, step: int) -> None:
         if self.writer is not None:
             self.writer.add_image(tag, hwc, step, dataformats="HWC")
+
+    def hparams(self, values: dict[str, bool | int | float | str], trial: str) -> None:
+        """Record the run's hyper-parameters for the HPARAMS tab (see the module docstring)."""
+        if self.writer is not None:
+            self.writer.file_writer.add_summary(hparams_pb(values, trial_id=trial))
 
     def text(self, tag: str, text: str, step: int) -> None:
         if self.writer is not None:
