@@ -49,11 +49,12 @@ def load_mask(path: str | Path, image_path: str | Path, image_size: int, invert:
     return (~region if invert else region).view(1, 1, image_size, image_size).to(device)
 
 
-def save_results(out: str | Path, images: torch.Tensor, params: dict) -> Path:
-    """<out>/000.png, 001.png ... from (N, C, H, W) uint8, and <out>/result.json holding params."""
+def save_results(out: str | Path, images, params: dict) -> Path:
+    """<out>/000.png, 001.png ... from (N, C, H, W) uint8 (or a list of (C, H, W) of any sizes), and
+    <out>/result.json holding params."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(images.cpu()):
-        to_pil(image).save(out / f"{i:03d}.png")
+    for i, image in enumerate(images):
+        to_pil(image.cpu()).save(out / f"{i:03d}.png")
     (out / "result.json").write_text(json.dumps(params, indent=2, default=str) + "\n")
     return out

@@ -81,3 +81,21 @@ def test_rewind_with_renoising_runs_from_the_earlier_step():
     images, trajectory = sample_with_trajectory(denoiser, PROMPTS, settings(num_steps=6))
     out, params = rewind(denoiser, trajectory, 4, renoise_step=1, seed=9)
     assert params["start_step"] == 1 and params["steps_run"] == 5 and not torch.equal(out, images[:1])
+
+
+def test_negative_prompt_inversion_reconstructs_as_guidance_one_does_and_plain_drifts():
+    """With target = source, negative-prompt inversion's regeneration is the guidance-1 chain whatever the
+    guidance; plain inversion at guidance 3 is another chain, so it reconstructs worse."""
+    from generation.inversion import invert_and_regenerate
+
+    denoiser = tiny_denoiser("v")
+    images = inputs() * 0.5
+    results = {}
+    for method, scale in (("plain", 1.0), ("negative_prompt", 3.0), ("plain", 3.0)):
+        out, params = invert_and_regenerate(denoiser, images, PROMPTS, None, settings(num_steps=20, guidance_scale=scale),
+                                            method=method)
+        results[method, scale] = (out, sum(params["psnr_to_input"]) / 2)
+    assert (results["negative_prompt", 3.0][0].int() - results["plain", 1.0][0].int()).abs().max() <= 1
+    assert results["plain", 3.0][1] < results["negative_prompt", 3.0][1]
+    with pytest.raises(ValueError, match="unknown inversion method 'null'; valid choices: plain, negative_prompt"):
+        invert_and_regenerate(denoiser, images, PROMPTS, None, settings(), method="null")
