@@ -24,7 +24,7 @@ from evaluation.shapes_reader import judge
 from generation.attention_maps import generate_with_maps, mass_inside, prompt_to_prompt, token_names
 from generation.editing import img2img, inpaint
 from generation.inversion import invert, invert_and_regenerate, psnr
-from generation.sampling import Denoiser, SamplerSettings, fixed_noise, prompt_model_fn, run_chain, to_uint8
+from generation.sampling import Denoiser, SamplerSettings, fixed_noise, sample_images, to_uint8
 
 
 def pick_sources(held_out_pairs, count: int, seed: int) -> dict[str, list[dict]]:
@@ -38,11 +38,11 @@ def pick_sources(held_out_pairs, count: int, seed: int) -> dict[str, list[dict]]
 def source_images(denoiser: Denoiser, attrs: list[dict], kind: str, settings: SamplerSettings, seed: int) -> torch.Tensor:
     """(N, C, H, W) in [-1, 1]: the model's samples of the prompts, or rendered dataset images."""
     if kind == "samples":
-        model_fn = prompt_model_fn(denoiser.model, denoiser.cache, [prompt(**a) for a in attrs], settings, denoiser.device)
         noise = fixed_noise(len(attrs), *denoiser.shape, seed, denoiser.device)
-        x = run_chain(model_fn, noise, denoiser.schedule, denoiser.prediction_type, settings, precision=denoiser.precision,
-                      generator=torch.Generator(device=denoiser.device).manual_seed(seed))
-        return to_uint8(x).float() / 127.5 - 1
+        images = sample_images(denoiser.model, denoiser.schedule, denoiser.prediction_type, denoiser.cache,
+                               [prompt(**a) for a in attrs], settings, noise, precision=denoiser.precision,
+                               generator=torch.Generator(device=denoiser.device).manual_seed(seed))
+        return images.float() / 127.5 - 1
     rng = np.random.default_rng(seed)
     arrays = [render(**a, image_size=denoiser.shape[1], rng=rng) for a in attrs]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(denoiser.device)

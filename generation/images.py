@@ -38,12 +38,18 @@ def load_image(path: str | Path, shape: tuple[int, int], device="cpu") -> torch.
     return (image.float() / 127.5 - 1).unsqueeze(0).to(device)
 
 
-def load_mask(path: str | Path, image_path: str | Path, image_size: int, invert: bool = False, device="cpu") -> torch.Tensor:
-    """(1, 1, H, W) bool, true = regenerate: white pixels (or black ones with invert)."""
+def check_mask_size(path: str | Path, image_path: str | Path) -> Image.Image:
+    """The mask image, if it has the input image's size in pixels; else a one-line ConfigError."""
     mask, image = open_image(path, "mask"), open_image(image_path)
     if mask.size != image.size:
         raise ConfigError(f"mask={path} is {mask.size[0]}x{mask.size[1]} pixels but image={image_path} is "
                           f"{image.size[0]}x{image.size[1]}; draw the mask at the image's size")
+    return mask
+
+
+def load_mask(path: str | Path, image_path: str | Path, image_size: int, invert: bool = False, device="cpu") -> torch.Tensor:
+    """(1, 1, H, W) bool, true = regenerate: white pixels (or black ones with invert)."""
+    mask = check_mask_size(path, image_path)
     array = preprocess_image(mask, image_size, 1, resample=Image.Resampling.NEAREST)
     region = torch.from_numpy(array > 127)
     return (~region if invert else region).view(1, 1, image_size, image_size).to(device)

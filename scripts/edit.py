@@ -25,7 +25,7 @@ from omegaconf import DictConfig, open_dict
 from diffusion.img2img import start_step
 from diffusion.inversion import INVERSION_METHODS
 from generation.editing import INPAINT_METHODS, img2img, inpaint
-from generation.images import load_image, load_mask, save_results
+from generation.images import check_mask_size, load_image, load_mask, open_image, save_results
 from generation.attention_maps import generate_with_maps, heatmap_cells, token_names
 from generation.grid import caption_grid
 from generation.inversion import invert, invert_and_regenerate
@@ -50,12 +50,25 @@ def method(cfg: DictConfig) -> str:
     return chosen
 
 
+def preflight(cfg: DictConfig) -> None:
+    """The checks that need no model: mode, method, strength, and that the input files are images of one size."""
+    if cfg.mode not in MODES:
+        raise ConfigError(f"unknown mode {cfg.mode!r}; valid choices: {', '.join(MODES)}")
+    if cfg.mode in DEFAULT_METHODS:
+        method(cfg)
+    if cfg.mode == "img2img":
+        try:
+            start_step(1, cfg.strength)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    if cfg.image is not None and cfg.mode != "rewind":
+        open_image(cfg.image)
+        if cfg.mode == "inpaint" and cfg.mask is not None:
+            check_mask_size(cfg.mask, cfg.image)
+
+
 def run_img2img(cfg, denoiser, settings):
     require(cfg, "image", "prompt")
-    try:
-        start_step(1, cfg.strength)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
     image = load_image(cfg.image, denoiser.shape, denoiser.device)
     return img2img(denoiser, image, [cfg.prompt], settings, strength=cfg.strength, seed=cfg.seed)
 
@@ -111,8 +124,7 @@ MODES = {"img2img": run_img2img, "inpaint": run_inpaint, "invert": run_invert, "
 
 
 def edit(cfg: DictConfig) -> Path:
-    if cfg.mode not in MODES:
-        raise ConfigError(f"unknown mode {cfg.mode!r}; valid choices: {', '.join(MODES)}")
+    preflight(cfg)
     extra = ()
     if cfg.mode == "rewind":
         require(cfg, "trajectory", "step")

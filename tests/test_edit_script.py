@@ -1,4 +1,6 @@
-"""scripts/edit.py end to end on a tiny trained run: files written, bitwise equalities, one-line errors."""
+"""scripts/edit.py and evaluate_edits.py end to end on a tiny trained run: files written, bitwise equalities
+with sample.py, one-line errors. The bodies run in-process (a subprocess costs seconds of imports);
+sample.py and one error go through the command line."""
 import json
 import os
 import subprocess
@@ -24,6 +26,11 @@ def trained_run(tmp_path_factory):
         return run_train(["name=for_editing", "max_steps=2", "ckpt_every=2"], cache)
     finally:
         os.chdir(old)
+
+
+def run_edit(*args):
+    """scripts/edit.py's body in-process (the subprocess path is checked once, for the exit status)."""
+    return edit(compose_edit(list(args)))
 
 
 def script(name, *args, cwd):
@@ -54,28 +61,22 @@ def sampled(trained_run, tmp_path_factory):
 
 def test_img2img_strength_one_and_rewind_reproduce_sample_py_bitwise(trained_run, sampled, tmp_path):
     first = pixels(sampled / "000.png")
-    done = script("edit.py", "mode=img2img", f"run={trained_run}", f"image={sampled / 'in.png'}", "strength=1",
-                  'prompt="a small red circle in the top left"', "seed=3", f"out={tmp_path / 'a'}", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    run_edit("mode=img2img", f"run={trained_run}", f"image={sampled / 'in.png'}", "strength=1",
+             "prompt=a small red circle in the top left", "seed=3", f"out={tmp_path / 'a'}")
     assert np.array_equal(pixels(tmp_path / "a" / "000.png"), first)
     assert json.loads((tmp_path / "a" / "result.json").read_text())["start_step"] == 0
-    done = script("edit.py", "mode=rewind", f"trajectory={sampled / 'trajectory.safetensors'}", "step=1", "index=1",
-                  f"out={tmp_path / 'b'}", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    run_edit("mode=rewind", f"trajectory={sampled / 'trajectory.safetensors'}", "step=1", "index=1", f"out={tmp_path / 'b'}")
     assert np.array_equal(pixels(tmp_path / "b" / "000.png"), pixels(sampled / "001.png"))
     assert json.loads((tmp_path / "b" / "result.json").read_text())["seed"] == 3
 
 
 def test_inpaint_keeps_the_unmasked_pixels_and_invert_writes_its_psnr(trained_run, sampled, tmp_path):
-    done = script("edit.py", "mode=inpaint", f"run={trained_run}", f"image={sampled / 'in.png'}", f"mask={sampled / 'mask.png'}",
-                  "prompt=a large blue square", "method=repaint", "jump_length=1", "jump_n_sample=2",
-                  f"out={tmp_path / 'c'}", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    run_edit("mode=inpaint", f"run={trained_run}", f"image={sampled / 'in.png'}", f"mask={sampled / 'mask.png'}",
+             "prompt=a large blue square", "method=repaint", "jump_length=1", "jump_n_sample=2", f"out={tmp_path / 'c'}")
     result = json.loads((tmp_path / "c" / "result.json").read_text())
     assert result["method"] == "repaint" and result["paste_back"] and 0 < result["mask_fraction_regenerated"] < 1
-    done = script("edit.py", "mode=invert", f"run={trained_run}", f"image={sampled / 'in.png'}", "source_prompt=a red circle",
-                  f"out={tmp_path / 'd'}", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    run_edit("mode=invert", f"run={trained_run}", f"image={sampled / 'in.png'}", "source_prompt=a red circle",
+             f"out={tmp_path / 'd'}")
     result = json.loads((tmp_path / "d" / "result.json").read_text())
     assert result["method"] == "negative_prompt" and len(result["psnr_to_input"]) == 1
 
@@ -112,9 +113,7 @@ def compose_edit(overrides):
 
 
 def test_attention_mode_writes_the_image_and_a_heat_map_grid(trained_run, sampled, tmp_path):
-    done = script("edit.py", "mode=attention", f"run={trained_run}", "prompt=a small red circle", "attention_steps=[1]",
-                  f"out={tmp_path / 'e'}", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    run_edit("mode=attention", f"run={trained_run}", "prompt=a small red circle", "attention_steps=[1]", f"out={tmp_path / 'e'}")
     result = json.loads((tmp_path / "e" / "result.json").read_text())
     assert result["tokens"][1:-1] == ["a", "small", "red", "circle"] and result["attention_steps"] == [1]
     assert pixels(tmp_path / "e" / "000.png").shape == (8, 8, 3) and pixels(tmp_path / "e" / "001.png").shape[1] > 5 * 128
