@@ -113,7 +113,7 @@ def run_attention(cfg, denoiser, settings):
                                                negative_prompts=negative)
     tokens = token_names(denoiser, prompt)
     cells, captions = heatmap_cells(images[0], maps[0, : len(tokens)], tokens, cfg.include_special_tokens)
-    grid = torch.from_numpy(np.asarray(caption_grid(cells, captions))).permute(2, 0, 1)
+    grid = torch.from_numpy(np.array(caption_grid(cells, captions))).permute(2, 0, 1)
     params = {"prompt": prompt, "tokens": tokens, "attention_steps": steps, "layer_resolutions": sorted(per_res),
               "inverted_from_image": cfg.image is not None, "sampler": asdict(settings), "seed": cfg.seed}
     return [images[0], grid], params
