@@ -1,6 +1,7 @@
 """Samplers: plain functions sharing one signature, as in k-diffusion.
 
-    sampler(model_fn, x, schedule, *, prediction_type, num_steps, spacing, clip_x0, generator, callback, **options)
+    sampler(model_fn, x, schedule, *, prediction_type, num_steps, spacing, clip_x0, generator, callback,
+            start, stop, state, step_hook, **options)
 
 model_fn(x_t, t) -> network output (B, C, H, W) for a (B,) long t; wrap the network with its condition
 or with classifier-free guidance (diffusion/guidance.py) before passing it. x is the starting noise
@@ -8,10 +9,21 @@ x_T ~ N(0, I), (B, C, H, W). The result is the final sample x_0. callback(step, 
 called once per network evaluation, which powers trajectory views and "rewinding" a generation.
 All steps visit `sampling_timesteps(T, num_steps, spacing)` (diffusion/timesteps.py) and treat the
 timestep after the last as the clean image (alpha_bar = 1).
+
+The editing features run a part of that same chain, so every sampler also takes
+- start / stop: run steps start .. stop - 1 of the num_steps (x is then x_t at the start step's timestep;
+  the result is x at the stop step's timestep, the clean image when stop is None). img2img starts late,
+  RePaint runs one step at a time, a rewind continues from a saved step.
+- state: a SamplerState that the sampler reads and updates in place: what a multistep sampler carries
+  from one step to the next (DPM-Solver++'s previous x0 and h). A caller that keeps it, and the
+  generator's RNG state, can continue a chain exactly where it stopped.
+- step_hook(step, alpha_bar_next, x_next) -> x_next: called after every step with the new x at the next
+  noise level (alpha_bar 1 after the last step); inpainting uses it to paste the known pixels back in.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -22,6 +34,19 @@ from diffusion.timesteps import sampling_timesteps
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Callback = Callable[[int, int, torch.Tensor, torch.Tensor], None]
+StepHook = Callable[[int, float, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class SamplerState:
+    """What a sampler carries between steps besides x (the generator carries the rest).
+
+    previous_x0: (B, C, H, W) x0 predicted at the step before, or None before the first step
+    previous_h:  that step's lambda increment (DPM-Solver++ (2M)), or None
+    """
+
+    previous_x0: torch.Tensor | None = None
+    previous_h: float | None = None
 
 
 def _randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -37,6 +62,18 @@ def _steps(schedule: Schedule, num_steps: int | None, spacing: str) -> list[tupl
     return [(t, alpha_bar[t], prev) for t, prev in zip(timesteps, prevs)]
 
 
+def _run_steps(steps: list, start: int, stop: int | None) -> list[tuple[int, tuple[int, float, float]]]:
+    """[(step, (t, alpha_bar_t, alpha_bar_prev))] for the steps start .. stop - 1 of the chain."""
+    stop = len(steps) if stop is None else stop
+    if not 0 <= start <= stop <= len(steps):
+        raise ValueError(f"steps {start}..{stop} are not within the chain's {len(steps)} steps")
+    return list(enumerate(steps))[start:stop]
+
+
+def _hook(step_hook: StepHook | None, step: int, alpha_bar_next: float, x: torch.Tensor) -> torch.Tensor:
+    return x if step_hook is None else step_hook(step, alpha_bar_next, x)
+
+
 def _denoise(model_fn, schedule, x, t, prediction_type, clip_x0):
     t_batch = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
     output = model_fn(x, t_batch).to(x.dtype)
@@ -47,12 +84,13 @@ def _denoise(model_fn, schedule, x, t, prediction_type, clip_x0):
 def ddim(
     model_fn: ModelFn, x: torch.Tensor, schedule: Schedule, *, prediction_type: str = "eps", num_steps: int | None = 50,
     spacing: str = "trailing", clip_x0: bool = True, generator: torch.Generator | None = None,
-    callback: Callback | None = None, eta: float = 0.0,
+    callback: Callback | None = None, start: int = 0, stop: int | None = None, state: SamplerState | None = None,
+    step_hook: StepHook | None = None, eta: float = 0.0,
 ) -> torch.Tensor:
     """DDIM (Song et al. 2021, eq. 12): x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - sigma^2) eps + sigma z,
     sigma = eta * sqrt((1 - ab_prev) / (1 - ab)) * sqrt(1 - ab / ab_prev). eta = 0 is deterministic;
     eta = 1 is DDPM ancestral sampling with the fixed-small variance on the same timesteps."""
-    for step, (t, ab, ab_prev) in enumerate(_steps(schedule, num_steps, spacing)):
+    for step, (t, ab, ab_prev) in _run_steps(_steps(schedule, num_steps, spacing), start, stop):
         x0, eps = _denoise(model_fn, schedule, x, t, prediction_type, clip_x0)
         if callback is not None:
             callback(step, t, x, x0)
@@ -60,6 +98,7 @@ def ddim(
         x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * eps
         if sigma > 0:
             x = x + sigma * _randn_like(x, generator)
+        x = _hook(step_hook, step, ab_prev, x)
     return x
 
 
@@ -67,7 +106,8 @@ def ddim(
 def ddpm(
     model_fn: ModelFn, x: torch.Tensor, schedule: Schedule, *, prediction_type: str = "eps", num_steps: int | None = None,
     spacing: str = "trailing", clip_x0: bool = True, generator: torch.Generator | None = None,
-    callback: Callback | None = None, variance: str = "fixed_small",
+    callback: Callback | None = None, start: int = 0, stop: int | None = None, state: SamplerState | None = None,
+    step_hook: StepHook | None = None, variance: str = "fixed_small",
 ) -> torch.Tensor:
     """DDPM ancestral sampling (Ho et al. 2020, Algorithm 2) from the posterior q(x_prev | x_t, x0):
     mean = sqrt(ab_prev) beta_t / (1 - ab) x0 + sqrt(alpha_t) (1 - ab_prev) / (1 - ab) x_t, with
@@ -76,7 +116,7 @@ def ddpm(
     if variance not in ("fixed_small", "fixed_large"):
         raise ValueError(f"unknown DDPM variance {variance!r}; valid choices: fixed_small, fixed_large")
     steps = _steps(schedule, num_steps, spacing)
-    for step, (t, ab, ab_prev) in enumerate(steps):
+    for step, (t, ab, ab_prev) in _run_steps(steps, start, stop):
         x0, _ = _denoise(model_fn, schedule, x, t, prediction_type, clip_x0)
         if callback is not None:
             callback(step, t, x, x0)
@@ -85,6 +125,7 @@ def ddpm(
         if step < len(steps) - 1:
             var = beta * (1 - ab_prev) / (1 - ab) if variance == "fixed_small" else beta
             x = x + math.sqrt(var) * _randn_like(x, generator)
+        x = _hook(step_hook, step, ab_prev, x)
     return x
 
 
@@ -92,7 +133,8 @@ def ddpm(
 def dpm_solver_pp_2m(
     model_fn: ModelFn, x: torch.Tensor, schedule: Schedule, *, prediction_type: str = "eps", num_steps: int | None = 20,
     spacing: str = "trailing", clip_x0: bool = True, generator: torch.Generator | None = None,
-    callback: Callback | None = None,
+    callback: Callback | None = None, start: int = 0, stop: int | None = None, state: SamplerState | None = None,
+    step_hook: StepHook | None = None,
 ) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2), deterministic, for 15-25 step sampling.
 
@@ -102,24 +144,26 @@ def dpm_solver_pp_2m(
     The last step lands on sigma = 0 and is first order (x_next = x0), as in diffusers' final_sigmas_type
     "zero". e^{-h} is formed as alpha sigma_next / (sigma alpha_next), which stays finite at zero terminal SNR.
     """
-    previous_x0, previous_h = None, None
+    state = SamplerState() if state is None else state
     steps = _steps(schedule, num_steps, spacing)
-    for step, (t, ab, ab_next) in enumerate(steps):
+    for step, (t, ab, ab_next) in _run_steps(steps, start, stop):
         x0, _ = _denoise(model_fn, schedule, x, t, prediction_type, clip_x0)
         if callback is not None:
             callback(step, t, x, x0)
         if step == len(steps) - 1:
-            return x0
-        alpha, sigma = math.sqrt(ab), math.sqrt(1 - ab)
-        alpha_next, sigma_next = math.sqrt(ab_next), math.sqrt(1 - ab_next)
-        h = math.log(alpha_next / sigma_next) - math.log(alpha / sigma) if alpha > 0 else math.inf
-        d = x0
-        if previous_x0 is not None and math.isfinite(previous_h):
-            r = previous_h / h
-            d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * previous_x0
-        exp_neg_h = alpha * sigma_next / (sigma * alpha_next)
-        x = (sigma_next / sigma) * x + alpha_next * (1 - exp_neg_h) * d
-        previous_x0, previous_h = x0, h
+            x, h = x0, None
+        else:
+            alpha, sigma = math.sqrt(ab), math.sqrt(1 - ab)
+            alpha_next, sigma_next = math.sqrt(ab_next), math.sqrt(1 - ab_next)
+            h = math.log(alpha_next / sigma_next) - math.log(alpha / sigma) if alpha > 0 else math.inf
+            d = x0
+            if state.previous_x0 is not None and math.isfinite(state.previous_h):
+                r = state.previous_h / h
+                d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * state.previous_x0
+            exp_neg_h = alpha * sigma_next / (sigma * alpha_next)
+            x = (sigma_next / sigma) * x + alpha_next * (1 - exp_neg_h) * d
+        state.previous_x0, state.previous_h = x0, h
+        x = _hook(step_hook, step, ab_next, x)
     return x
 
 

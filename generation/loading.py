@@ -20,7 +20,7 @@ from schemas.check import check_config
 from training.embedding_cache import EmbeddingCache
 from training.checkpoint import WEIGHTS, CheckpointError, checkpoint_dirs
 from training.resume import load_config, load_network
-from generation.sampling import SamplerSettings
+from generation.sampling import Denoiser, SamplerSettings
 from training.validate import ConfigError, check_precision, instantiate_or_explain, select_device, validate_sampler
 
 SAMPLER_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sampler"
@@ -34,6 +34,11 @@ class LoadedRun:
     cache: EmbeddingCache
     checkpoint: Path
     step: int
+
+    def denoiser(self, precision: str = "fp32") -> Denoiser:
+        device = next(self.model.parameters()).device
+        shape = (self.cfg.derived.in_channels, self.cfg.derived.image_size)
+        return Denoiser(self.model, self.schedule, self.cfg.prediction_type, self.cache, shape, device, precision)
 
 
 def find_checkpoint(run: str | Path, checkpoint: str | None = None) -> Path:

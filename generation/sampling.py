@@ -9,6 +9,7 @@ seed and the same batch size give the same images.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -17,6 +18,20 @@ from diffusion.guidance import conditional_model_fn, guided_model_fn
 from diffusion.samplers import get_sampler
 from diffusion.schedules import Schedule
 from training.embedding_cache import EmbeddingCache
+
+
+@dataclass
+class Denoiser:
+    """A trained model ready to draw images: what the generation and editing functions take.
+    model: the network in eval mode; shape: (channels, image_size) of its images."""
+
+    model: torch.nn.Module
+    schedule: Schedule
+    prediction_type: str
+    cache: EmbeddingCache
+    shape: tuple[int, int]
+    device: torch.device = torch.device("cpu")
+    precision: str = "fp32"
 
 
 @dataclass
@@ -51,28 +66,50 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
+def prompt_model_fn(model, cache: EmbeddingCache, prompts: list[str], settings: SamplerSettings, device,
+                    negative_prompts: list[str] | None = None, guidance_scale: float | None = None):
+    """The model_fn(x_t, t) a sampler calls for these prompts: classifier-free guidance at the settings'
+    scale (or `guidance_scale`) against the empty prompt, or against negative_prompts where given (one per
+    prompt); the conditional model alone at scale 1."""
+    scale = settings.guidance_scale if guidance_scale is None else guidance_scale
+    cond = {k: v.to(device) for k, v in cache.embed(prompts).as_model_kwargs().items()}
+    if scale == 1.0:
+        return conditional_model_fn(model, cond)
+    if negative_prompts is None:
+        uncond = cache.lookup(torch.tensor([cache.null_row])).as_model_kwargs()
+    else:
+        uncond = cache.embed(negative_prompts).as_model_kwargs()
+    uncond = {k: v.to(device) for k, v in uncond.items()}
+    return guided_model_fn(model, cond, uncond, scale, settings.guidance_rescale)
+
+
+def bound_sampler(settings: SamplerSettings, prediction_type: str):
+    """The settings' sampler with the settings bound: sampler(model_fn, x, schedule, generator=..., and the
+    chain arguments callback, start, stop, state, step_hook of diffusion/samplers.py)."""
+    return functools.partial(get_sampler(settings.name), prediction_type=prediction_type, num_steps=settings.num_steps,
+                             spacing=settings.spacing, clip_x0=settings.clip_x0, **settings.options)
+
+
+def run_chain(model_fn, x: torch.Tensor, schedule: Schedule, prediction_type: str, settings: SamplerSettings, *,
+              precision: str = "fp32", generator: torch.Generator | None = None, **chain) -> torch.Tensor:
+    """The settings' sampler from x (B, C, H, W) -> float x in [-1, 1]; chain: callback, start, stop, state,
+    step_hook. Text-to-image, trajectories and rewinds go through here; img2img, inpainting and inversion
+    pass bound_sampler to the editing maths of diffusion/."""
+    with autocast(x.device, precision):
+        return bound_sampler(settings, prediction_type)(model_fn, x, schedule, generator=generator, **chain)
+
+
 @torch.no_grad()
 def sample_images(model, schedule: Schedule, prediction_type: str, cache: EmbeddingCache, prompts: list[str],
                   settings: SamplerSettings, noise: torch.Tensor, *, batch_size: int = 64, precision: str = "fp32",
                   generator: torch.Generator | None = None, callback=None) -> torch.Tensor:
     """prompts (N) and noise (N, C, H, W) -> images (N, C, H, W) uint8. `model` should be in eval mode."""
-    device = noise.device
-    sampler = get_sampler(settings.name)
-    rows = cache.rows(prompts)
-    null = cache.lookup(torch.tensor([cache.null_row])).as_model_kwargs()
+    cache.add(prompts)  # encode all new prompts at once, not batch by batch
     out = []
     for start in range(0, len(prompts), batch_size):
-        cond = cache.lookup(rows[start : start + batch_size]).as_model_kwargs()
-        cond = {k: v.to(device) for k, v in cond.items()}
-        if settings.guidance_scale == 1.0:
-            model_fn = conditional_model_fn(model, cond)
-        else:
-            uncond = {k: v.to(device) for k, v in null.items()}
-            model_fn = guided_model_fn(model, cond, uncond, settings.guidance_scale, settings.guidance_rescale)
-        with autocast(device, precision):
-            x = sampler(model_fn, noise[start : start + batch_size], schedule, prediction_type=prediction_type,
-                        num_steps=settings.num_steps, spacing=settings.spacing, clip_x0=settings.clip_x0,
-                        generator=generator, callback=callback, **settings.options)
+        model_fn = prompt_model_fn(model, cache, prompts[start : start + batch_size], settings, noise.device)
+        x = run_chain(model_fn, noise[start : start + batch_size], schedule, prediction_type, settings,
+                      precision=precision, generator=generator, callback=callback)
         out.append(to_uint8(x))
     return torch.cat(out)
 

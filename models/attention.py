@@ -30,6 +30,15 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
     return scores.softmax(dim=-1) @ v
 
 
+def attention_probabilities(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), masked) in float32, (B, h, N, L): what `attention` weighs v with, for
+    reading attention maps and for prompt-to-prompt (which replaces them)."""
+    scores = (q.float() * q.shape[-1] ** -0.5) @ k.float().transpose(-1, -2)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(dim=-1)
+
+
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     return rearrange(x, "b n (h d) -> b h n d", h=heads)
 
@@ -57,11 +66,14 @@ class CrossAttention(nn.Module):
 
     context_mask: (B, L), true (or 1) for real tokens and false (0) for padding; at least one real token
     per row (a text encoder always emits its start token, even for the empty caption).
+    `processor`, when set, replaces `attention(q, k, v, mask)` -> (B, h, N, d): generation/attention_maps.py
+    uses it to record the maps (returning the unchanged output) and to inject them (prompt-to-prompt).
     """
 
     def __init__(self, dim: int, context_dim: int, heads: int):
         super().__init__()
         self.heads = heads
+        self.processor = None
         self.to_q = nn.Linear(dim, dim, bias=False)
         self.to_kv = nn.Linear(context_dim, 2 * dim, bias=False)
         self.to_out = nn.Linear(dim, dim)
@@ -70,7 +82,8 @@ class CrossAttention(nn.Module):
         q = _split_heads(self.to_q(x), self.heads)
         k, v = (_split_heads(part, self.heads) for part in self.to_kv(context).chunk(2, dim=-1))
         mask = None if context_mask is None else context_mask.bool()[:, None, None, :]
-        return self.to_out(_merge_heads(attention(q, k, v, mask)))
+        out = attention(q, k, v, mask) if self.processor is None else self.processor(q, k, v, mask)
+        return self.to_out(_merge_heads(out))
 
 
 class FeedForward(nn.Module):

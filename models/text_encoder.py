@@ -66,6 +66,12 @@ class TextEncoder(nn.Module):
         """Number of tokens before truncation (special tokens included)."""
         return len(self.tokenizer(caption, truncation=False)["input_ids"])
 
+    def tokens(self, caption: str) -> list[str]:
+        """The caption's tokens as encode() sees them (special tokens included, truncated at max_length):
+        the names of the context positions, for cross-attention maps."""
+        ids = self.tokenizer(caption, truncation=True, max_length=self.max_length)["input_ids"]
+        return self.tokenizer.convert_ids_to_tokens(ids)
+
 
 def _quiet_transformers() -> None:
     import transformers

@@ -87,3 +87,9 @@ def test_unreachable_hub_model_fails_with_one_clear_line(monkeypatch):
         te.distilbert(pretrained="no-such-org/no-such-model")
     message = str(info.value)
     assert "\n" not in message and "'no-such-org/no-such-model'" in message and "text_encoder=minilm" in message
+
+
+def test_tokens_name_the_context_positions(minilm):
+    assert minilm.tokens("a small red circle") == ["[CLS]", "a", "small", "red", "circle", "[SEP]"]
+    long = "red " * 40
+    assert len(minilm.tokens(long)) == minilm.encode([long]).context.shape[1] == 16
