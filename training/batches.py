@@ -26,6 +26,19 @@ def derived_seed(*parts: int) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
+def stream_indices(n: int, seed: int, start: int, count: int) -> torch.Tensor:
+    """(count,) indices of n images at stream positions [start, start + count): epoch e visits a permutation
+    drawn from (seed, e). Shared by every training entry point, so they all resume the same way."""
+    out = []
+    while count > 0:
+        epoch, offset = divmod(start, n)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(derived_seed(seed, epoch)))
+        take = min(count, n - offset)
+        out.append(perm[offset : offset + take])
+        start, count = start + take, count - take
+    return torch.cat(out)
+
+
 @dataclass
 class MicroBatch:
     x0: torch.Tensor  # (b, C, H, W) float32 in [-1, 1]
@@ -53,14 +66,7 @@ class BatchStream:
 
     def indices(self, start: int, count: int) -> torch.Tensor:
         """Image indices at stream positions [start, start + count)."""
-        n, out = len(self), []
-        while count > 0:
-            epoch, offset = divmod(start, n)
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(derived_seed(self.seed, epoch)))
-            take = min(count, n - offset)
-            out.append(perm[offset : offset + take])
-            start, count = start + take, count - take
-        return torch.cat(out).to(self.device)
+        return stream_indices(len(self), self.seed, start, count).to(self.device)
 
     def _step_draws(self, step: int, batch_size: int) -> dict[str, torch.Tensor]:
         """The random draws of one step for the whole global batch, from a generator seeded by (seed, step)."""
