@@ -32,9 +32,8 @@ def prompt_list(prompts) -> list[str]:
 def sample(cfg: DictConfig) -> Path:
     prompts = prompt_list(cfg.prompts)
     run, settings, device = load_for_sampling(cfg)
-    shape = (run.cfg.derived.in_channels, run.cfg.derived.image_size)
-    generate = make_generate(run.model, run.schedule, run.cfg.prediction_type, run.cache, settings, shape, cfg.seed,
-                             device, cfg.precision, cfg.batch_size)
+    generate = make_generate(run.model, run.schedule, run.cfg.prediction_type, run.cache, settings, run.shape, cfg.seed,
+                             device, cfg.precision, cfg.batch_size, run.first_stage)
     images = generate(prompts)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out = Path(cfg.out) if cfg.out else Path(cfg.run) / "samples" / f"sample_{stamp}"

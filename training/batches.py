@@ -41,7 +41,7 @@ def stream_indices(n: int, seed: int, start: int, count: int) -> torch.Tensor:
 
 @dataclass
 class MicroBatch:
-    x0: torch.Tensor  # (b, C, H, W) float32 in [-1, 1]
+    x0: torch.Tensor  # (b, C, H, W) float32: images in [-1, 1], or scaled latents
     rows: torch.Tensor  # (b,) long, rows of the embedding cache (the null row where the caption was dropped)
     t: torch.Tensor  # (b,) long timesteps
     eps: torch.Tensor  # (b, C, H, W) standard normal noise
@@ -51,8 +51,9 @@ class BatchStream:
     """Draws micro-batches from an in-memory dataset whose captions are rows of an EmbeddingCache."""
 
     def __init__(self, data: CaptionedImages, caption_rows: dict[str, int], null_row: int, p_uncond: float,
-                 num_timesteps: int, seed: int, device: torch.device):
-        self.images = data.images.to(device)
+                 num_timesteps: int, seed: int, device: torch.device, images: torch.Tensor | None = None):
+        # uint8 images (scaled to [-1, 1] per batch), or float x0 given in their place (a first stage's latents)
+        self.images = (data.images if images is None else images).to(device)
         counts = [len(c) for c in data.captions]
         self.counts = torch.tensor(counts, device=device)
         self.offsets = torch.cumsum(torch.tensor([0] + counts[:-1]), 0).to(device)
@@ -89,5 +90,5 @@ class BatchStream:
         draws = {k: v[offset : offset + size] for k, v in self._step_draws(step, batch_size).items()}
         rows = self.rows[self.offsets[index] + (draws["pick"] * self.counts[index]).long()]
         rows = torch.where(draws["drop"], torch.full_like(rows, self.null_row), rows)
-        x0 = self.images[index].float() / 127.5 - 1.0
+        x0 = self.images[index].float() / 127.5 - 1.0 if self.images.dtype == torch.uint8 else self.images[index]
         return MicroBatch(x0, rows, draws["t"], draws["eps"])

@@ -21,7 +21,8 @@ from training.validate import ConfigError
 # mean. Training keys (batch_size, lr, max_steps, ...) may change on resume; the data stream continues
 # from its saved position (changing seed or batch_size makes the continuation differ from an
 # uninterrupted run, but it is still a valid continuation).
-COMPATIBLE_KEYS = ("model", "schedule", "text_encoder", "data.dataset", "prediction_type")
+COMPATIBLE_KEYS = ("model", "schedule", "text_encoder", "data.dataset", "prediction_type", "first_stage.run",
+                   "first_stage.weights")
 
 
 def find_resume_checkpoint(cfg, run_dir: Path, keys=COMPATIBLE_KEYS) -> Path | None:
