@@ -102,18 +102,24 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_autoencoder(run: str, checkpoint: str | None = None, weights: str = "ema", device="cpu") -> LatentSpace:
-    """The autoencoder of a train_autoencoder.py run folder (its newest checkpoint, or the named one)."""
+def autoencoder_checkpoint(run: str, checkpoint: str | None = None) -> Path:
+    """The checkpoint folder of a train_autoencoder.py run: its newest, or the named one (a step or a folder name)."""
     found = checkpoint_dirs(run) if Path(run).is_dir() else []
     if not found:
         raise ConfigError(f"first_stage.run={run}: no autoencoder run folder with a checkpoint there "
                           f"(train one with: python train_autoencoder.py +experiment=ae_shapes64)")
-    if weights not in ("ema", "model"):
-        raise ConfigError(f"unknown first_stage.weights {weights!r}; valid choices: ema, model")
     wanted = None if checkpoint is None else (f"step_{int(checkpoint):08d}" if str(checkpoint).isdigit() else str(checkpoint))
     path = found[-1] if wanted is None else next((p for p in found if p.name == wanted), None)
     if path is None:
         raise ConfigError(f"first_stage.checkpoint={checkpoint} not in {run}; valid choices: {', '.join(p.name for p in found)}")
+    return path
+
+
+def load_autoencoder(run: str, checkpoint: str | None = None, weights: str = "ema", device="cpu") -> LatentSpace:
+    """The autoencoder of a train_autoencoder.py run folder (its newest checkpoint, or the named one)."""
+    if weights not in ("ema", "model"):
+        raise ConfigError(f"unknown first_stage.weights {weights!r}; valid choices: ema, model")
+    path = autoencoder_checkpoint(run, checkpoint)
     cfg = load_config(path)
     if "autoencoder" not in cfg:
         raise ConfigError(f"first_stage.run={run} is not an autoencoder run (its config has no autoencoder section)")
@@ -153,3 +159,17 @@ def load_recorded_first_stage(cfg: DictConfig, run: Path, device) -> PixelSpace 
         raise CheckpointError(f"run={run} was trained on the latents of {path}, but its weights have changed since "
                               f"(identity {first_stage.identity}, recorded {recorded.identity})")
     return first_stage
+
+
+def check_same_first_stage(saved: DictConfig, cfg: DictConfig) -> None:
+    """Resuming a latent run needs the autoencoder weights it started on (first_stage.checkpoint=null picks
+    the newest, which moves if the autoencoder run was continued). Raises ConfigError."""
+    recorded = OmegaConf.select(saved, "derived.first_stage")
+    node = cfg.get("first_stage")
+    if recorded is None or not is_latent(node) or OmegaConf.is_missing(node, "run"):
+        return
+    path = autoencoder_checkpoint(node.run, node.get("checkpoint"))
+    weights = path / f"{node.get('weights', 'ema')}.safetensors"
+    if weights.is_file() and file_digest(weights) != recorded.identity:
+        raise ConfigError(f"resume: this run was trained on the latents of {recorded.checkpoint}, but first_stage now "
+                          f"gives {path} with other weights; pass first_stage.checkpoint={Path(recorded.checkpoint).name}")

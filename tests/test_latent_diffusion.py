@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from PIL import Image
 
+import train as train_script
 import training.latent_cache as latent_cache
 from data.shapes import load_shapes
 from generation.first_stage import LatentSpace, load_autoencoder
@@ -105,6 +106,11 @@ def test_latent_cache_is_reused_across_runs_and_invalidated_when_the_autoencoder
     assert second.identity != first.identity and latent_cache.cache_path(second, images, cache) != key
     latent_cache.cached_latents(second, images, cache, "cpu")
     assert calls == [1]
+    # ... and resuming the diffusion run on the moved-on autoencoder is refused, naming the checkpoint to pin.
+    recorded = OmegaConf.load(checkpoint_dirs(again)[-1] / "config.yaml").derived.first_stage.checkpoint
+    resumed = compose_train([*LDM, f"first_stage.run={autoencoder}", "name=ldm_again", f"resume={again}", "max_steps=3"], cache)
+    with pytest.raises(ConfigError, match=f"pass first_stage.checkpoint={os.path.basename(recorded)}$"):
+        train_script.train(resumed)
     shutil.rmtree(checkpoint_dirs(autoencoder)[-1])  # back to the step the other tests' runs recorded
 
 
@@ -122,8 +128,6 @@ def test_scaling_factor_round_trip(runs):
 
 def test_a_latent_run_without_its_autoencoder_folder_fails_in_one_line(in_tmp, cache_dir):
     cfg = compose_train(["+experiment=ldm_shapes64", "max_steps=1"], cache_dir)
-    import train as train_script
-
     with pytest.raises(ConfigError, match=r"first_stage=autoencoder needs first_stage.run=<autoencoder run folder>"):
         train_script.train(cfg)
     cfg = compose_train(["+experiment=ldm_shapes64", "max_steps=1", f"first_stage.run={in_tmp / 'nowhere'}"], cache_dir)

@@ -38,7 +38,11 @@ def find_resume_checkpoint(cfg, run_dir: Path, keys=COMPATIBLE_KEYS) -> Path | N
             return None
         raise ConfigError(f"resume={cfg.resume}: no checkpoint in {run_dir}/checkpoints/ -- not a run folder, or it never saved")
     latest = found[-1]
-    check_compatible(load_config(latest), cfg, f"resume={cfg.resume}", keys)
+    saved = load_config(latest)
+    check_compatible(saved, cfg, f"resume={cfg.resume}", keys)
+    from generation.first_stage import check_same_first_stage  # generation.first_stage loads weights with this module
+
+    check_same_first_stage(saved, cfg)
     return latest
 
 
