@@ -7,7 +7,7 @@ the dataset, then the EMA (default) or raw weights are loaded from safetensors.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,6 +20,7 @@ from schemas.check import check_config
 from training.embedding_cache import EmbeddingCache
 from training.checkpoint import WEIGHTS, CheckpointError, checkpoint_dirs
 from training.resume import load_config, load_network
+from generation.first_stage import PixelSpace, load_recorded_first_stage
 from generation.sampling import Denoiser, SamplerSettings
 from training.validate import ConfigError, check_precision, instantiate_or_explain, select_device, validate_sampler
 
@@ -34,6 +35,12 @@ class LoadedRun:
     cache: EmbeddingCache
     checkpoint: Path
     step: int
+    first_stage: object = field(default_factory=PixelSpace)  # encode/decode between pixels and what the model diffuses
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(channels, size) the model diffuses at: noise for sampling has this shape."""
+        return self.cfg.derived.in_channels, self.cfg.derived.image_size
 
     def denoiser(self, precision: str = "fp32") -> Denoiser:
         device = next(self.model.parameters()).device
@@ -67,10 +74,12 @@ def load_run(run: str | Path, checkpoint: str | None = None, weights: str = "ema
     if encoder.dim != cfg.derived.context_dim:
         raise CheckpointError(f"{path}: trained with a {cfg.derived.context_dim}-d text encoder, but {cfg.text_encoder._target_} "
                               f"gives {encoder.dim}-d embeddings")
-    model = instantiate(cfg.model, **cfg.derived)
+    first_stage = load_recorded_first_stage(cfg, Path(run), device)
+    model = instantiate(cfg.model, **{k: v for k, v in cfg.derived.items() if k != "first_stage"})
     load_network(model, path / f"{weights}.safetensors")
     step = int(path.name.split("_")[-1])
-    return LoadedRun(cfg, model.to(device).eval(), instantiate(cfg.schedule), EmbeddingCache(encoder, cfg.cache_dir).to(device), path, step)
+    return LoadedRun(cfg, model.to(device).eval(), instantiate(cfg.schedule), EmbeddingCache(encoder, cfg.cache_dir).to(device),
+                     path, step, first_stage)
 
 
 def sampler_settings(run_cfg: DictConfig, num_timesteps: int, **overrides) -> SamplerSettings:

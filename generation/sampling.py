@@ -9,6 +9,7 @@ seed and the same batch size give the same images.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 
@@ -102,15 +103,19 @@ def run_chain(model_fn, x: torch.Tensor, schedule: Schedule, prediction_type: st
 @torch.no_grad()
 def sample_images(model, schedule: Schedule, prediction_type: str, cache: EmbeddingCache, prompts: list[str],
                   settings: SamplerSettings, noise: torch.Tensor, *, batch_size: int = 64, precision: str = "fp32",
-                  generator: torch.Generator | None = None, callback=None) -> torch.Tensor:
-    """prompts (N) and noise (N, C, H, W) -> images (N, C, H, W) uint8. `model` should be in eval mode."""
+                  generator: torch.Generator | None = None, callback=None, first_stage=None) -> torch.Tensor:
+    """prompts (N) and noise (N, c, h, w) -> images (N, C, H, W) uint8. `model` should be in eval mode.
+    `first_stage` (generation/first_stage.py) decodes what the sampler returns to pixels; None = pixel space."""
     cache.add(prompts)  # encode all new prompts at once, not batch by batch
+    # Latents are not confined to [-1, 1]: clipping the x0 estimate there is only right in pixel space.
+    if first_stage is not None and not first_stage.bounded:
+        settings = dataclasses.replace(settings, clip_x0=False)
     out = []
     for start in range(0, len(prompts), batch_size):
         model_fn = prompt_model_fn(model, cache, prompts[start : start + batch_size], settings, noise.device)
         x = run_chain(model_fn, noise[start : start + batch_size], schedule, prediction_type, settings,
                       precision=precision, generator=generator, callback=callback)
-        out.append(to_uint8(x))
+        out.append(to_uint8(x if first_stage is None else first_stage.decode(x)))
     return torch.cat(out)
 
 
@@ -121,15 +126,18 @@ def fixed_noise(n: int, channels: int, image_size: int, seed: int, device) -> to
 
 
 def make_generate(model, schedule: Schedule, prediction_type: str, cache: EmbeddingCache, settings: SamplerSettings,
-                  shape: tuple[int, int], seed: int, device, precision: str = "fp32", batch_size: int = 64):
+                  shape: tuple[int, int], seed: int, device, precision: str = "fp32", batch_size: int = 64,
+                  first_stage=None):
     """generate(prompts) -> uint8 images, drawing each call's noise from `seed`: the evaluation
-    functions take this, so they do not depend on how a model is stored or sampled."""
+    functions take this, so they do not depend on how a model is stored or sampled. `shape` is
+    (channels, size) of what the model diffuses (latents in a latent run; `first_stage` decodes them)."""
     channels, image_size = shape
 
     def generate(prompts: list[str]) -> torch.Tensor:
         noise = fixed_noise(len(prompts), channels, image_size, seed, device)
         generator = torch.Generator(device=device).manual_seed(seed)
         return sample_images(model, schedule, prediction_type, cache, prompts, settings, noise,
-                             batch_size=batch_size, precision=precision, generator=generator).cpu()
+                             batch_size=batch_size, precision=precision, generator=generator,
+                             first_stage=first_stage).cpu()
 
     return generate

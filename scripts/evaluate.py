@@ -26,9 +26,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "scripts"
 
 def evaluate_run(cfg: DictConfig) -> dict:
     run, settings, device = load_for_sampling(cfg)
-    derived = run.cfg.derived
-    generate = make_generate(run.model, run.schedule, run.cfg.prediction_type, run.cache, settings,
-                             (derived.in_channels, derived.image_size), cfg.seed, device, cfg.precision, cfg.batch_size)
+    generate = make_generate(run.model, run.schedule, run.cfg.prediction_type, run.cache, settings, run.shape, cfg.seed,
+                             device, cfg.precision, cfg.batch_size, run.first_stage)
     try:
         results = evaluate(run.cfg.data.get("evaluator"), generate, run.cfg.data.dataset, run.cfg.cache_dir, cfg.num_samples)
     except ValueError as error:

@@ -30,7 +30,6 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "scripts"
 def sample(cfg: DictConfig) -> Path:
     prompts = list(cfg.prompts)  # a non-empty list of strings (schemas/scripts.py)
     run, settings, device = load_for_sampling(cfg)
-    shape = (run.cfg.derived.in_channels, run.cfg.derived.image_size)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out = Path(cfg.out) if cfg.out else Path(cfg.run) / "samples" / f"sample_{stamp}"
     if cfg.get("save_trajectory", False):
@@ -38,8 +37,8 @@ def sample(cfg: DictConfig) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         save_trajectory(trajectory, out / "trajectory", {"run": str(cfg.run), "checkpoint": str(run.checkpoint)})
     else:
-        generate = make_generate(run.model, run.schedule, run.cfg.prediction_type, run.cache, settings, shape, cfg.seed,
-                                 device, cfg.precision, cfg.batch_size)
+        generate = make_generate(run.model, run.schedule, run.cfg.prediction_type, run.cache, settings, run.shape,
+                                 cfg.seed, device, cfg.precision, cfg.batch_size, run.first_stage)
         images = generate(prompts)
     out.mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(images):

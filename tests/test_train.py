@@ -75,7 +75,9 @@ def test_resume_auto_continues_the_latest_run_and_new_runs_refuse_a_used_folder(
         train_script.train(reused)
 
 
-EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml"))
+# ae_* experiments configure train_autoencoder.py and ldm_* ones need an autoencoder run:
+# tests/test_train_autoencoder.py and tests/test_latent_diffusion.py compose them.
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml") if not p.stem.startswith(("ae_", "ldm_")))
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

@@ -19,10 +19,10 @@ TINY = [
 ]
 
 
-def compose_train(overrides: list[str], cache_dir: Path, base: list[str] = TINY):
+def compose_train(overrides: list[str], cache_dir: Path, base: list[str] = TINY, config: str = "train"):
     """The composed config, registered as the current Hydra config (whose node it then leaves out)."""
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=[*base, f"cache_dir={cache_dir}", *overrides], return_hydra_config=True)
+        cfg = compose(config, overrides=[*base, f"cache_dir={cache_dir}", *overrides], return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(Path(cfg.hydra.run.dir).resolve())
     Path(cfg.hydra.runtime.output_dir).mkdir(parents=True, exist_ok=True)

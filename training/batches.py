@@ -27,9 +27,22 @@ def derived_seed(*parts: int) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
+def stream_indices(n: int, seed: int, start: int, count: int) -> torch.Tensor:
+    """(count,) indices of n images at stream positions [start, start + count): epoch e visits a permutation
+    drawn from (seed, e). Shared by every training entry point, so they all resume the same way."""
+    out = []
+    while count > 0:
+        epoch, offset = divmod(start, n)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(derived_seed(seed, epoch)))
+        take = min(count, n - offset)
+        out.append(perm[offset : offset + take])
+        start, count = start + take, count - take
+    return torch.cat(out)
+
+
 @dataclass
 class MicroBatch:
-    x0: torch.Tensor  # (b, C, H, W) float32 in [-1, 1]
+    x0: torch.Tensor  # (b, C, H, W) float32: images in [-1, 1], or scaled latents
     rows: torch.Tensor  # (b,) long, rows of the embedding cache (the null row where the caption was dropped)
     t: torch.Tensor  # (b,) long timesteps
     eps: torch.Tensor  # (b, C, H, W) standard normal noise
@@ -39,8 +52,10 @@ class BatchStream:
     """Draws micro-batches from an in-memory dataset whose captions are rows of an EmbeddingCache."""
 
     def __init__(self, data: CaptionedImages, caption_rows: dict[str, int], null_row: int, p_uncond: float,
-                 num_timesteps: int, seed: int, device: torch.device, timestep_sampling: dict | None = None):
-        self.images = data.images.to(device)
+                 num_timesteps: int, seed: int, device: torch.device, timestep_sampling: dict | None = None,
+                 images: torch.Tensor | None = None):
+        # uint8 images (scaled to [-1, 1] per batch), or float x0 given in their place (a first stage's latents)
+        self.images = (data.images if images is None else images).to(device)
         counts = [len(c) for c in data.captions]
         self.counts = torch.tensor(counts, device=device)
         self.offsets = torch.cumsum(torch.tensor([0] + counts[:-1]), 0).to(device)
@@ -55,14 +70,7 @@ class BatchStream:
 
     def indices(self, start: int, count: int) -> torch.Tensor:
         """Image indices at stream positions [start, start + count)."""
-        n, out = len(self), []
-        while count > 0:
-            epoch, offset = divmod(start, n)
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(derived_seed(self.seed, epoch)))
-            take = min(count, n - offset)
-            out.append(perm[offset : offset + take])
-            start, count = start + take, count - take
-        return torch.cat(out).to(self.device)
+        return stream_indices(len(self), self.seed, start, count).to(self.device)
 
     def _step_draws(self, step: int, batch_size: int) -> dict[str, torch.Tensor]:
         """The random draws of one step for the whole global batch, from a generator seeded by (seed, step)."""
@@ -85,5 +93,5 @@ class BatchStream:
         draws = {k: v[offset : offset + size] for k, v in self._step_draws(step, batch_size).items()}
         rows = self.rows[self.offsets[index] + (draws["pick"] * self.counts[index]).long()]
         rows = torch.where(draws["drop"], torch.full_like(rows, self.null_row), rows)
-        x0 = self.images[index].float() / 127.5 - 1.0
+        x0 = self.images[index].float() / 127.5 - 1.0 if self.images.dtype == torch.uint8 else self.images[index]
         return MicroBatch(x0, rows, draws["t"], draws["eps"])

@@ -1,17 +1,19 @@
 """Building a run's parts from its config: data, cached text embeddings, network, optimisation state."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from data.captioned import CaptionedImages
 from diffusion.schedules import Schedule
+from generation.first_stage import PixelSpace, build_first_stage
 from training.embedding_cache import EmbeddingCache
 from training import distributed as ddp
 from training.batches import BatchStream
 from training.ema import EMA
+from training.latent_cache import dataset_latents
 from training.lr_schedule import build_lr_scheduler
 from training.preview import preview_prompts
 from training.validate import instantiate_or_explain
@@ -30,14 +32,23 @@ class Parts:
     scaler: torch.amp.GradScaler
     schedule: Schedule
     stream: BatchStream
+    first_stage: object = field(default_factory=PixelSpace)  # generation/first_stage.py: pixels or a VAE's latents
 
     def state(self) -> dict:
         """The objects a checkpoint saves and restores."""
         return dict(model=self.model, ema=self.ema, optimizer=self.optimizer, lr_scheduler=self.lr_scheduler, scaler=self.scaler)
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(channels, size) of what the U-Net diffuses: the images, or their latents."""
+        return self.first_stage.shape(self.data.channels, self.data.image_size)
+
     def derived(self) -> dict:
-        """Config values derived from the data and the encoder, saved so a checkpoint rebuilds without them."""
-        return {"in_channels": self.data.channels, "image_size": self.data.image_size, "context_dim": self.cache.encoder.dim}
+        """Config values derived from the data, the encoder and the first stage, saved so a checkpoint
+        rebuilds without them."""
+        channels, size = self.shape
+        return {"in_channels": channels, "image_size": size, "context_dim": self.cache.encoder.dim,
+                **self.first_stage.derived()}
 
 
 def build_data_and_text(cfg: DictConfig, device: torch.device, dist: ddp.Distributed):
@@ -55,7 +66,9 @@ def build_data_and_text(cfg: DictConfig, device: torch.device, dist: ddp.Distrib
 
 def build(cfg: DictConfig, device: torch.device, dist: ddp.Distributed) -> Parts:
     data, cache = build_data_and_text(cfg, device, dist)
-    model = instantiate_or_explain(cfg.model, "model", in_channels=data.channels, image_size=data.image_size,
+    first_stage = build_first_stage(cfg.get("first_stage"), device)
+    channels, size = first_stage.shape(data.channels, data.image_size)
+    model = instantiate_or_explain(cfg.model, "model", in_channels=channels, image_size=size,
                                    context_dim=cache.encoder.dim).to(device)
     # One fused kernel for the whole update instead of a dozen foreach passes over the parameters.
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
@@ -65,4 +78,5 @@ def build(cfg: DictConfig, device: torch.device, dist: ddp.Distributed) -> Parts
         build_lr_scheduler(optimizer, cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio),
         torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"), schedule,
         BatchStream(data, cache.index, cache.null_row, cfg.p_uncond, schedule.num_timesteps, cfg.seed, device,
-                    OmegaConf.to_container(cfg.timestep_sampling)))
+                    OmegaConf.to_container(cfg.timestep_sampling),
+                    images=dataset_latents(first_stage, data.images, cfg.cache_dir, device, dist)), first_stage)

@@ -71,6 +71,25 @@ class LossTracker:
         return out
 
 
+class TermTracker:
+    """Sums named per-sample loss terms on the device (no host sync per step), read as means over ranks."""
+
+    def __init__(self, names: list[str], device: torch.device, prefix: str = "train/"):
+        self.names, self.prefix = list(names), prefix
+        self.sums = torch.zeros(len(self.names) + 1, device=device, dtype=torch.float64)  # last entry: sample count
+
+    def add(self, terms: dict[str, torch.Tensor]) -> None:
+        values = [terms[name].detach().double().sum() for name in self.names]
+        self.sums += torch.stack([*values, torch.tensor(float(len(terms[self.names[0]])), device=self.sums.device,
+                                                        dtype=torch.float64)])
+
+    def read_and_reset(self, d: Distributed) -> dict[str, float]:
+        totals = all_reduce_sum(self.sums.clone(), d).cpu()
+        self.sums.zero_()
+        count = totals[-1].clamp(min=1)
+        return {f"{self.prefix}{name}": (totals[i] / count).item() for i, name in enumerate(self.names)}
+
+
 class Logger:
     """A SummaryWriter on rank 0; on other ranks every call does nothing."""
 

@@ -40,14 +40,14 @@ class Outputs:
         if self.dist.is_main:
             p = self.parts
             write_preview(self.run_dir, p.ema.model, p.schedule, p.cache, self.cfg, p.data, self.settings, self.device,
-                          step, self.logger)
+                          step, self.logger, p.shape, p.first_stage)
         ddp.barrier(self.dist)
 
     def evaluate(self, step: int) -> None:
         if self.dist.is_main:
             p, cfg = self.parts, self.cfg
             generate = make_generate(p.ema.model, p.schedule, cfg.prediction_type, p.cache, self.settings,
-                                     (p.data.channels, p.data.image_size), cfg.seed, self.device, cfg.precision)
+                                     p.shape, cfg.seed, self.device, cfg.precision, first_stage=p.first_stage)
             results = evaluate(cfg.data.evaluator, generate, cfg.data.dataset, cfg.cache_dir, cfg.eval_samples)
             self.logger.scalars({f"eval/{k}": v for k, v in results.items() if not k.endswith("count")}, step)
             write_results(self.run_dir, step, results, cfg.eval_samples, self.settings.tag())

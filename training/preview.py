@@ -17,13 +17,15 @@ def preview_prompts(cfg, data) -> list[str]:
     return prompts or data.unique_captions()[:8]
 
 
-def write_preview(run_dir: Path, ema_model, schedule, cache, cfg, data, settings, device, step: int, logger) -> Path:
-    """Sample the preview prompts, save samples/step_XXXXXXXX.png and log the grid to TensorBoard."""
+def write_preview(run_dir: Path, ema_model, schedule, cache, cfg, data, settings, device, step: int, logger,
+                  shape: tuple[int, int] | None = None, first_stage=None) -> Path:
+    """Sample the preview prompts, save samples/step_XXXXXXXX.png and log the grid to TensorBoard.
+    shape: (channels, size) the model diffuses at (default the data's); first_stage decodes it to pixels."""
     prompts = preview_prompts(cfg, data)
-    noise = fixed_noise(len(prompts), data.channels, data.image_size, PREVIEW_SEED, device)
+    noise = fixed_noise(len(prompts), *(shape or (data.channels, data.image_size)), PREVIEW_SEED, device)
     generator = torch.Generator(device=device).manual_seed(PREVIEW_SEED)
     images = sample_images(ema_model, schedule, cfg.prediction_type, cache, prompts, settings, noise,
-                           precision=cfg.precision, generator=generator)
+                           precision=cfg.precision, generator=generator, first_stage=first_stage)
     grid = caption_grid(images, prompts)
     path = Path(run_dir) / "samples" / f"step_{step:08d}.png"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,11 +21,13 @@ from training.validate import ConfigError
 # mean. Training keys (batch_size, lr, max_steps, ...) may change on resume; the data stream continues
 # from its saved position (changing seed or batch_size makes the continuation differ from an
 # uninterrupted run, but it is still a valid continuation).
-COMPATIBLE_KEYS = ("model", "schedule", "text_encoder", "data.dataset", "prediction_type")
+COMPATIBLE_KEYS = ("model", "schedule", "text_encoder", "data.dataset", "prediction_type", "first_stage.run",
+                   "first_stage.weights")
 
 
-def find_resume_checkpoint(cfg, run_dir: Path) -> Path | None:
-    """The checkpoint to resume from, or None for a fresh run. Missing or foreign runs are ConfigErrors."""
+def find_resume_checkpoint(cfg, run_dir: Path, keys=COMPATIBLE_KEYS) -> Path | None:
+    """The checkpoint to resume from, or None for a fresh run. Missing or foreign runs (whose config
+    differs under `keys`) are ConfigErrors."""
     found = checkpoint_dirs(run_dir)
     if cfg.resume in (None, ""):
         if found:
@@ -36,7 +38,11 @@ def find_resume_checkpoint(cfg, run_dir: Path) -> Path | None:
             return None
         raise ConfigError(f"resume={cfg.resume}: no checkpoint in {run_dir}/checkpoints/ -- not a run folder, or it never saved")
     latest = found[-1]
-    check_compatible(load_config(latest), cfg, f"resume={cfg.resume}")
+    saved = load_config(latest)
+    check_compatible(saved, cfg, f"resume={cfg.resume}", keys)
+    from generation.first_stage import check_same_first_stage  # generation.first_stage loads weights with this module
+
+    check_same_first_stage(saved, cfg)
     return latest
 
 
@@ -62,8 +68,8 @@ def differing_keys(saved, current, keys=COMPATIBLE_KEYS) -> list[str]:
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
-def check_compatible(saved, current, what: str) -> None:
-    diff = differing_keys(saved, current)
+def check_compatible(saved, current, what: str, keys=COMPATIBLE_KEYS) -> None:
+    diff = differing_keys(saved, current, keys)
     if diff:
         shown = ", ".join(f"{k} ({OmegaConf.select(saved, k)} -> {OmegaConf.select(current, k)})" for k in diff[:4])
         raise ConfigError(f"{what} was trained with another config: {shown}{' ...' if len(diff) > 4 else ''} "

@@ -63,7 +63,8 @@ def validate_config(cfg, world_size: int = 1) -> None:
     schedule = validate_schedule(cfg)
     validate_sampler(cfg.sampler, schedule.num_timesteps)
     image_size = cfg.data.dataset.get("image_size")
-    if image_size is not None:
+    latent = "run" in (cfg.get("first_stage") or {}).keys()  # the U-Net works at the latents' size: checked when built
+    if image_size is not None and not latent:
         validate_model(cfg.model, image_size, cfg.data.dataset.get("channels", 3))
 
 

@@ -27,7 +27,7 @@ def test_reads_real_images_at_32_pixels():
     assert result["all"] >= 0.99, result
 
 
-@pytest.mark.parametrize("image_size", [24, 48])
+@pytest.mark.parametrize("image_size", [24, 48, 64])  # 64: latent diffusion's size (ldm_shapes64)
 def test_reads_real_images_at_other_sizes(image_size):
     images, attributes = _real(400, image_size)
     result = score(images, attributes)

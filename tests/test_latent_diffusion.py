@@ -1,0 +1,152 @@
+"""Latent diffusion end to end: a tiny autoencoder, a diffusion run on its cached latents, and every
+consumer (previews, sample.py, evaluate's generate) decoding back to pixels."""
+import os
+import shutil
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from PIL import Image
+
+import train as train_script
+import training.latent_cache as latent_cache
+from data.shapes import load_shapes
+from generation.first_stage import LatentSpace, load_autoencoder
+from generation.loading import load_run
+from tests.test_train_autoencoder import TINY_AE, run_autoencoder
+from tests.training_harness import ROOT, TINY, compose_train, run_train
+from training.checkpoint import CheckpointError, checkpoint_dirs
+from training.validate import ConfigError, validate_config, validate_model
+
+LDM = ["+experiment=ldm_shapes64", "max_steps=2", "ckpt_every=0", "sample_every=2", "eval_every=2", "eval_samples=2"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """(autoencoder run, latent diffusion run, cache folder), trained once for the module."""
+    folder, cache = tmp_path_factory.mktemp("ldm"), tmp_path_factory.mktemp("ldm_cache")
+    old = os.getcwd()
+    os.chdir(folder)
+    try:
+        autoencoder = run_autoencoder(["name=ae_tiny", "max_steps=3"], cache)
+        diffusion = run_train([*LDM, f"first_stage.run={autoencoder}"], cache)
+        return autoencoder, diffusion, cache
+    finally:
+        os.chdir(old)
+
+
+def test_a_latent_run_trains_on_latents_and_previews_pixels(runs):
+    autoencoder, diffusion, cache = runs
+    cfg = OmegaConf.load(checkpoint_dirs(diffusion)[-1] / "config.yaml")
+    # TINY_AE: channel_mults [1, 2] is f = 2, so 8x8 images are 4x4x4 latents.
+    assert (cfg.derived.in_channels, cfg.derived.image_size) == (4, 4)
+    assert cfg.derived.first_stage.checkpoint == str(checkpoint_dirs(autoencoder)[-1].resolve())
+    assert Image.open(diffusion / "samples" / "step_00000002.png").size[0] > 128
+    assert len(list((cache / "latents").glob("*.safetensors"))) == 1
+
+
+def test_sample_script_decodes_a_latent_run_to_pixels(runs, tmp_path):
+    from scripts.sample import sample
+
+    _, diffusion, _ = runs
+    with initialize_config_dir(config_dir=str(ROOT / "configs" / "scripts"), version_base="1.3"):
+        cfg = compose("sample", overrides=[f"run={diffusion}", "prompts=[a small red circle in the top left,a]",
+                                           f"out={tmp_path}", "device=cpu"])
+    out = sample(cfg)
+    image = Image.open(out / "000.png")
+    assert image.size == (8, 8) and image.mode == "RGB"
+    run = load_run(diffusion)
+    assert isinstance(run.first_stage, LatentSpace) and run.shape == (4, 4)
+
+
+def test_loading_a_latent_run_without_its_autoencoder_is_one_line(runs, tmp_path):
+    autoencoder, diffusion, _ = runs
+    moved = tmp_path / "moved"
+    shutil.move(str(autoencoder), moved)
+    try:
+        with pytest.raises(CheckpointError, match="diffuses in the latents of the autoencoder checkpoint .* not there"):
+            load_run(diffusion)
+    finally:
+        shutil.move(str(moved), autoencoder)
+
+
+def test_a_changed_autoencoder_is_refused(runs, tmp_path):
+    autoencoder, diffusion, _ = runs
+    copy = tmp_path / "ae"
+    shutil.copytree(autoencoder, copy)
+    config = checkpoint_dirs(diffusion)[-1] / "config.yaml"
+    cfg = OmegaConf.load(config)
+    weights = checkpoint_dirs(copy)[-1] / "ema.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")  # the last float32 of the last tensor
+    cfg.derived.first_stage.checkpoint = str(checkpoint_dirs(copy)[-1])
+    changed = tmp_path / "ldm"
+    shutil.copytree(diffusion, changed)
+    OmegaConf.save(cfg, checkpoint_dirs(changed)[-1] / "config.yaml")
+    with pytest.raises(CheckpointError, match="weights have changed since"):
+        load_run(changed)
+
+
+def test_latent_cache_is_reused_across_runs_and_invalidated_when_the_autoencoder_changes(runs, in_tmp, monkeypatch):
+    autoencoder, _, cache = runs
+    first = load_autoencoder(str(autoencoder))
+    images = load_shapes(64, 8, cache_dir=str(cache)).images
+    key = latent_cache.cache_path(first, images, cache)
+    assert key.exists()  # written by the diffusion run
+    calls = []
+    encode = latent_cache.encode_images
+    monkeypatch.setattr(latent_cache, "encode_images", lambda *a: calls.append(1) or encode(*a))
+    again = run_train([*LDM, "sample_every=0", "eval_every=0", f"first_stage.run={autoencoder}", "name=ldm_again"], cache)
+    assert calls == [] and checkpoint_dirs(again)
+    cached = latent_cache.cached_latents(first, images, cache, "cpu")
+    assert torch.equal(cached, first.encode(images.float() / 127.5 - 1))
+    # Training the autoencoder further gives new weights, a new identity and a new cache entry.
+    run_autoencoder(["name=ae_tiny", f"resume={autoencoder}", "max_steps=4"], cache)
+    second = load_autoencoder(str(autoencoder))
+    assert second.identity != first.identity and latent_cache.cache_path(second, images, cache) != key
+    latent_cache.cached_latents(second, images, cache, "cpu")
+    assert calls == [1]
+    # ... and resuming the diffusion run on the moved-on autoencoder is refused, naming the checkpoint to pin.
+    recorded = OmegaConf.load(checkpoint_dirs(again)[-1] / "config.yaml").derived.first_stage.checkpoint
+    resumed = compose_train([*LDM, f"first_stage.run={autoencoder}", "name=ldm_again", f"resume={again}", "max_steps=3"], cache)
+    with pytest.raises(ConfigError, match=f"pass first_stage.checkpoint={os.path.basename(recorded)}$"):
+        train_script.train(resumed)
+    shutil.rmtree(checkpoint_dirs(autoencoder)[-1])  # back to the step the other tests' runs recorded
+
+
+def test_scaling_factor_round_trip(runs):
+    autoencoder, _, cache = runs
+    first_stage = load_autoencoder(str(autoencoder))
+    images = load_shapes(64, 8, cache_dir=str(cache)).images[:32]  # scale_images=32 in TINY_AE
+    x = images.float() / 127.5 - 1
+    latents = first_stage.encode(x)
+    assert latents.std().item() == pytest.approx(1.0, rel=1e-4)
+    ae = first_stage.autoencoder
+    assert torch.allclose(latents / first_stage.scaling_factor, ae.encode(x).mode())
+    assert torch.allclose(first_stage.decode(latents), ae.decode(ae.encode(x).mode()).clamp(-1, 1), atol=1e-5)
+
+
+def test_a_latent_run_without_its_autoencoder_folder_fails_in_one_line(in_tmp, cache_dir):
+    cfg = compose_train(["+experiment=ldm_shapes64", "max_steps=1"], cache_dir)
+    with pytest.raises(ConfigError, match=r"first_stage=autoencoder needs first_stage.run=<autoencoder run folder>"):
+        train_script.train(cfg)
+    cfg = compose_train(["+experiment=ldm_shapes64", "max_steps=1", f"first_stage.run={in_tmp / 'nowhere'}"], cache_dir)
+    with pytest.raises(ConfigError, match="no autoencoder run folder with a checkpoint there"):
+        train_script.train(cfg)
+
+
+@pytest.mark.parametrize("experiment, size", [("ldm_shapes64", 64), ("xa_cos_64", 64)])
+def test_the_64_pixel_experiments_compose(experiment, size, cache_dir):
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"+experiment={experiment}"])
+    assert cfg.name == experiment and cfg.data.dataset.image_size == size
+    assert (cfg.first_stage._target_.endswith("load_autoencoder")) == (experiment == "ldm_shapes64")
+    validate_config(cfg)  # the pixel U-Net at 64x64
+    validate_model(cfg.model, 16, 4)  # the latent U-Net on ae_shapes64's 4x16x16 latents
+
+
+def test_ae_experiment_composes_for_the_autoencoder_entry_point():
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train_autoencoder", overrides=["+experiment=ae_shapes64"])
+    assert cfg.name == "ae_shapes64" and cfg.data.dataset.image_size == 64
+    assert cfg.autoencoder._target_ == "models.autoencoder.AutoencoderKL" and cfg.autoencoder.channel_mults == [1, 2, 2]
