@@ -34,7 +34,8 @@ INSTALL = "apt-get install -y dataset-fashion-mnist"
 SPLITS = {"train": "train", "test": "t10k"}  # split name -> idx file prefix
 NATIVE_SIZE = 28
 
-# The dataset's 10 labels in order, each as a noun phrase with its article.
+# The dataset's 10 labels in order: short names (metric keys) and noun phrases with their article (captions).
+LABEL_NAMES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot")
 CLASSES = ("a t-shirt", "a pair of trousers", "a pullover", "a dress", "a coat",
            "a sandal", "a shirt", "a sneaker", "a bag", "an ankle boot")
 
@@ -93,7 +94,7 @@ def load_fashion_with_labels(root: str = DEFAULT_ROOT, split: str = "train", ima
     images_path, labels_path = idx_paths(root, split)
     build = lambda: _build_dataset(images_path, labels_path, image_size, num_images)
     if cache_dir:
-        name = f"fashion-{split}-{image_size}px-n{num_images or 'all'}-{_fingerprint(images_path, labels_path)}-{CACHE_VERSION}"
+        name = f"fashion-{split}-{image_size}px-n{num_images or 'all'}-{fingerprint(images_path, labels_path)}-{CACHE_VERSION}"
         dataset = cached_dataset(cache_dir, name, build)
     else:
         dataset = build()
@@ -149,14 +150,14 @@ def _build_dataset(images_path: str, labels_path: str, image_size: int, num_imag
     features = datasets.Features({
         "image": datasets.Array2D((image_size, image_size), "uint8"),
         "captions": datasets.Sequence(datasets.Value("string")),
-        "label": datasets.ClassLabel(names=[c.split(" ", 1)[1] for c in CLASSES]),
+        "label": datasets.ClassLabel(names=list(LABEL_NAMES)),
     })
     return datasets.Dataset.from_dict(
         {"image": to_size(images, image_size), "captions": [table[label] for label in labels], "label": labels},
         features=features)
 
 
-def _fingerprint(*paths: str) -> str:
+def fingerprint(*paths: str) -> str:
     """A short hash of the files' resolved paths, sizes and modification times: a cache built from one copy
     of the data (say a test fixture) is never read back for another."""
     stats = [(os.path.realpath(p), os.path.getsize(p), os.path.getmtime(p)) for p in paths]

@@ -1,7 +1,9 @@
 """A tiny Fashion-MNIST look-alike written as gzipped idx files, so that tests need no system package.
 
-Class k is a bright 6x6 block at the k-th cell of a 4x3 layout over faint noise, shifted by up to one
-pixel: easy enough for the small classifier to learn in seconds, varied enough to have a distribution.
+Class k is a 16x16 patch of bright stripes over faint noise, horizontal for even k and vertical for odd,
+1 to 5 pixels wide as k grows, shifted by up to two pixels: a texture (which the classifier's global
+pooling keeps, where it would lose a position) easy enough to learn in seconds, varied enough to have a
+distribution.
 """
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ def fixture_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(N, 28, 28) uint8 images of the given labels (N,)."""
     images = rng.integers(0, 40, size=(len(labels), 28, 28), dtype=np.uint8)
     for image, label in zip(images, labels):
-        top, left = 2 + 6 * (label // 4) + rng.integers(-1, 2), 2 + 6 * (label % 4) + rng.integers(-1, 2)
-        image[top:top + 6, left:left + 6] = rng.integers(180, 256, size=(6, 6))
+        width = 1 + label // 2
+        stripes = (np.arange(16) // width) % 2 == 0
+        patch = np.broadcast_to(stripes[:, None] if label % 2 == 0 else stripes[None, :], (16, 16))
+        top, left = 6 + rng.integers(-2, 3, size=2)
+        image[top:top + 16, left:left + 16][patch] = rng.integers(180, 256, size=int(patch.sum()))
     return images
 
 
