@@ -11,10 +11,6 @@ encoder must map different wordings of a digit to the same image distribution.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-
 import datasets
 import numpy as np
 import sklearn.datasets
@@ -22,6 +18,7 @@ import torch
 from PIL import Image
 
 from data.captioned import CaptionedImages, from_hf
+from data.disk_cache import cached_dataset
 from data.preprocess import preprocess_image
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -64,7 +61,8 @@ def load_digits_with_labels(image_size: int = 32,
     With `cache_dir`, the built `datasets.Dataset` is saved under
     `cache_dir/digits-{image_size}px-{CACHE_VERSION}` and loaded from there on later calls.
     """
-    dataset = _cached_dataset(image_size, cache_dir) if cache_dir else _build_dataset(image_size)
+    name = f"digits-{image_size}px-{CACHE_VERSION}"
+    dataset = cached_dataset(cache_dir, name, lambda: _build_dataset(image_size)) if cache_dir else _build_dataset(image_size)
     return from_hf(dataset), torch.tensor(dataset["label"], dtype=torch.int64)
 
 
@@ -84,21 +82,3 @@ def _build_dataset(image_size: int) -> datasets.Dataset:
     })
     return datasets.Dataset.from_dict(
         {"image": images, "captions": [list(captions(d)) for d in labels], "label": labels}, features=features)
-
-
-def _cached_dataset(image_size: int, cache_dir: str) -> datasets.Dataset:
-    """Load the dataset from `cache_dir`, building and saving it first if absent.
-
-    Saved to a temporary sibling folder and renamed into place, so a crash or a concurrent caller
-    never leaves a half-written folder that a later call would take for a finished cache.
-    """
-    path = os.path.join(cache_dir, f"digits-{image_size}px-{CACHE_VERSION}")
-    if not os.path.isdir(path):
-        os.makedirs(cache_dir, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".digits-", dir=cache_dir)
-        _build_dataset(image_size).save_to_disk(tmp)
-        try:
-            os.rename(tmp, path)
-        except OSError:  # another process finished first; its copy is identical
-            shutil.rmtree(tmp, ignore_errors=True)
-    return datasets.load_from_disk(path)

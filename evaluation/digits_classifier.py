@@ -1,94 +1,25 @@
-"""A small CNN trained on the real scikit-learn digits: the judge of generated digits.
+"""The digits judge: `evaluation/classifier.py`'s small CNN trained on the real scikit-learn digits.
 
-It gives the digits task its two metrics: accuracy of `predict` on samples drawn for a prompt
-("does a sample for 'a handwritten seven' read as a 7?") and Fréchet distance between its
-penultimate-layer `features` of samples and of real digits (an FID with a digits-specific
-extractor, since Inception features of 32x32 grayscale digits say little).
-
-Trained once per image size on a stratified 80/20 split (see `split_digits`), with random shifts
-of up to 1/8 of the image so that slightly off-centre samples are still read correctly, then cached
-as safetensors; later calls load the cached weights.
+Trained once per image size on a stratified 80/20 split (see `split_digits`), with random shifts of
+up to 1/8 of the image, and cached as `digits_classifier-{image_size}px-{VERSION}-seed{seed}.safetensors`.
 """
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from sklearn.model_selection import train_test_split
 
 from data.digits import load_digits_with_labels
+from evaluation import classifier
+from evaluation.classifier import SmallCNN, Split
 
 # Bump when the architecture, data or training recipe changes: it is part of the cache file name.
 VERSION = "v1"
 
 
-class DigitsClassifier(nn.Module):
-    """Conv stem -> two conv blocks -> global average pool -> 128-d features -> 10 logits.
-
-    Input: uint8 (N, 1, H, W) images like `CaptionedImages.images`, scaled to [-1, 1] inside.
-    The stem is a single narrow conv and pools at once: at full resolution the convolutions cost
-    the most, and CPU training must stay well under a minute. The adaptive pool makes the layers
-    independent of H and W; `image_size` is kept to reject images of another size, for which the
-    learnt filters would see strokes of the wrong width.
-    """
-
-    def __init__(self, image_size: int, width: int = 32, feature_dim: int = 128):
-        super().__init__()
-        self.image_size = image_size
-        self.held_out_accuracy: float | None = None  # set by load_or_train_classifier
-        self.convs = nn.Sequential(
-            _conv_bn_relu(1, width // 2), nn.MaxPool2d(2),
-            _conv_bn_relu(width // 2, width), _conv_bn_relu(width, width), nn.MaxPool2d(2),
-            _conv_bn_relu(width, 2 * width), _conv_bn_relu(2 * width, 2 * width),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )
-        self.fc = nn.Sequential(nn.Linear(2 * width, feature_dim), nn.ReLU())
-        self.head = nn.Linear(feature_dim, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, 10) of float images (N, 1, H, W) in [-1, 1]."""
-        return self.head(self.fc(self.convs(x)))
-
-    @torch.no_grad()
-    def features(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """Penultimate-layer features (N, feature_dim), float32 on the CPU, for Fréchet distance."""
-        return self._map(images, lambda x: self.fc(self.convs(x)), batch_size)
-
-    @torch.no_grad()
-    def predict(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """Predicted digits (N,) int64 on the CPU of uint8 images (N, 1, H, W)."""
-        return self._map(images, lambda x: self(x).argmax(dim=1), batch_size)
-
-    def _map(self, images: torch.Tensor, fn, batch_size: int) -> torch.Tensor:
-        """Apply `fn` in eval mode to batches of uint8 images scaled to [-1, 1]; restores the mode."""
-        if images.dtype != torch.uint8 or images.shape[1:] != (1, self.image_size, self.image_size):
-            raise ValueError(f"expected uint8 (N, 1, {self.image_size}, {self.image_size}) images, "
-                             f"got {images.dtype} {tuple(images.shape)}")
-        was_training, device = self.training, next(self.parameters()).device
-        self.eval()
-        outputs = [fn(to_unit_range(batch.to(device))).cpu() for batch in images.split(batch_size)]
-        self.train(was_training)
-        return torch.cat(outputs)
-
-
-def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.ReLU())
-
-
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float [-1, 1], the range diffusion models also work in."""
-    return images.float() / 127.5 - 1.0
-
-
-def split_digits(image_size: int, cache_dir: str | None = None,
-                 seed: int = 0) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+def split_digits(image_size: int, cache_dir: str | None = None, seed: int = 0) -> tuple[Split, Split]:
     """((train_images, train_labels), (held_out_images, held_out_labels)): a stratified 80/20 split.
 
     1437 training and 360 held-out digits. The classifier never sees the held-out ones, so they
@@ -101,68 +32,12 @@ def split_digits(image_size: int, cache_dir: str | None = None,
     return (digits.images[train_idx], labels[train_idx]), (digits.images[test_idx], labels[test_idx])
 
 
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, image_size: int, seed: int = 0,
-                     epochs: int = 10, batch_size: int = 64, lr: float = 2e-3) -> DigitsClassifier:
-    """Train with AdamW and a one-cycle learning rate on uint8 images (N, 1, H, W), on the CPU."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global RNG
-        torch.manual_seed(seed)
-        model = DigitsClassifier(image_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps_per_epoch = -(-len(images) // batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps_per_epoch)
-    model.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(images), generator=generator).split(batch_size):
-            x = random_shift(to_unit_range(images[idx]), max(1, image_size // 8), generator)
-            loss = F.cross_entropy(model(x), labels[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    return model.eval()
+def load_or_train_classifier(image_size: int, cache_dir: str | None, seed: int = 0) -> SmallCNN:
+    """The digits classifier for `image_size`, loaded from `cache_dir` or trained (10 epochs) and saved there.
 
-
-def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image by up to `max_shift` pixels per axis, filling with background (-1)."""
-    n, _, h, w = x.shape
-    padded = F.pad(x, [max_shift] * 4, value=-1.0)
-    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator).tolist()
-    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
-
-
-def load_or_train_classifier(image_size: int, cache_dir: str | None, seed: int = 0) -> DigitsClassifier:
-    """The classifier for `image_size`, loaded from `cache_dir` or trained (and then saved there).
-
-    The file `digits_classifier-{image_size}px-{VERSION}-seed{seed}.safetensors` also records the
-    held-out accuracy in its metadata, available as `model.held_out_accuracy`. `cache_dir=None`
-    trains without saving. The digits dataset itself is cached in the same folder.
+    `model.held_out_accuracy` is its accuracy on the 360 held-out digits. `cache_dir=None` trains
+    without saving. The digits dataset itself is cached in the same folder.
     """
     path = cache_dir and os.path.join(cache_dir, f"digits_classifier-{image_size}px-{VERSION}-seed{seed}.safetensors")
-    if path and os.path.isfile(path):
-        return _load(path, image_size)
-    (train_x, train_y), (test_x, test_y) = split_digits(image_size, cache_dir, seed)
-    model = train_classifier(train_x, train_y, image_size, seed)
-    model.held_out_accuracy = (model.predict(test_x) == test_y).float().mean().item()
-    if path:
-        _save(model, path)
-    return model
-
-
-def _save(model: DigitsClassifier, path: str) -> None:
-    """Write to a temporary file and rename, so a crash never leaves a truncated cache file."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".safetensors", dir=os.path.dirname(path))
-    os.close(fd)
-    metadata = {"image_size": str(model.image_size), "version": VERSION,
-                "held_out_accuracy": json.dumps(model.held_out_accuracy)}
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp, metadata=metadata)
-    os.replace(tmp, path)
-
-
-def _load(path: str, image_size: int) -> DigitsClassifier:
-    model = DigitsClassifier(image_size)
-    model.load_state_dict(load_file(path))
-    with safe_open(path, framework="pt") as f:
-        model.held_out_accuracy = json.loads(f.metadata()["held_out_accuracy"])
-    return model.eval()
+    return classifier.load_or_train_classifier(path, image_size, lambda: split_digits(image_size, cache_dir, seed),
+                                               seed=seed, epochs=10, batch_size=64)

@@ -5,7 +5,7 @@ Fit a Gaussian to each (N, D) set of features (mean mu, covariance Sigma) and co
     d^2 = ||mu_a - mu_b||^2 + Tr(Sigma_a + Sigma_b - 2 (Sigma_a Sigma_b)^(1/2))
 
 The features are the caller's choice: Inception pool3 for the standard FID on natural images, the
-penultimate layer of `evaluation/digits_classifier.py` for the digits task (FID numbers are only
+penultimate layer of `evaluation/classifier.py` for digits and Fashion-MNIST (FID numbers are only
 comparable under the same feature extractor, the same sample count and the same reference set).
 """
 from __future__ import annotations

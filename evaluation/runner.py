@@ -10,16 +10,19 @@ import torch
 
 from data.shapes import DEFAULT_HELD_OUT
 from evaluation.compose_eval import PROMPTS_PER_SPLIT, evaluate_compose
+from data.fashion import DEFAULT_ROOT as FASHION_ROOT
 from evaluation.digits_eval import evaluate_digits
+from evaluation.fashion_eval import evaluate_fashion
 from evaluation.shapes_eval import evaluate_shapes
 
-EVALUATORS = ("shapes", "digits", "compose")
+EVALUATORS = ("shapes", "digits", "compose", "fashion")
 
 
 def evaluate(evaluator: str | None, generate: Callable[[list[str]], torch.Tensor], dataset_cfg, cache_dir,
              num_samples: int | None = None) -> dict[str, float]:
     """Run the dataset's evaluation. num_samples=None is the full evaluation (every shapes prompt, 500
-    digits, 24 compose prompts per category and split); a number makes it cheap enough for use during training."""
+    digits, 24 compose prompts per category and split, 1000 Fashion-MNIST samples); a number makes it cheap enough
+    for use during training."""
     if evaluator == "shapes":
         held_out = dataset_cfg.get("held_out", DEFAULT_HELD_OUT)
         return evaluate_shapes(generate, held_out, max_prompts=None if num_samples is None else max(1, num_samples // 2))
@@ -28,12 +31,16 @@ def evaluate(evaluator: str | None, generate: Callable[[list[str]], torch.Tensor
     if evaluator == "compose":
         per_split = PROMPTS_PER_SPLIT if num_samples is None else max(1, num_samples // 8)  # 4 categories x 2 splits
         return evaluate_compose(generate, dataset_cfg.get("held_out", DEFAULT_HELD_OUT), per_split)
+    if evaluator == "fashion":
+        return evaluate_fashion(generate, dataset_cfg.get("root", FASHION_ROOT), dataset_cfg.get("image_size", 32),
+                                cache_dir, num_samples or 1000)
     raise ValueError(f"no evaluation for this dataset (evaluator={evaluator!r}); valid choices: {', '.join(EVALUATORS)}")
 
 
 def summary(results: dict[str, float]) -> str:
     """The headline numbers on one line."""
-    keys = [k for k in ("held_in/all", "held_out/all", "overall", "held_in/black_background", "accuracy", "fid", "fid_real_vs_real")
+    keys = [k for k in ("held_in/all", "held_out/all", "overall", "held_in/black_background", "accuracy", "accuracy/held_out",
+                        "fid", "fid_real_vs_real", "precision", "recall")
             if k in results]
     return "  ".join(f"{k}={results[k]:.4g}" for k in keys)
 

@@ -6,6 +6,8 @@
 shapes: every "a {size} {colour} {shape} in the {position}" prompt, read back programmatically; accuracy
 per attribute and all-correct-on-black, held-in and held-out (colour, shape) pairs apart.
 digits: classifier accuracy per digit and a classifier-feature FID beside the real-vs-real FID.
+fashion: classifier accuracy per class and for held-in / held-out caption templates, FID and precision / recall,
+each beside its real-vs-real value.
 Writes <run>/eval/step_XXXXXXXX.json and prints a one-line summary.
 """
 from __future__ import annotations

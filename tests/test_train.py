@@ -7,6 +7,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from training.checkpoint import checkpoint_dirs, load_state
 import train as train_script
+from tests.fashion_fixture import write_fashion_fixture
 from tests.training_harness import ROOT, TINY, compose_train, run_train
 from training.validate import ConfigError
 
@@ -85,6 +86,9 @@ def test_every_experiment_composes_and_trains_a_step(in_tmp, cache_dir, experime
     text = (ROOT / "configs" / "experiment" / f"{experiment}.yaml").read_text()
     assert text.startswith("# @package _global_") and f"name: {experiment}\n" in text
     base = [o for o in TINY if "digits" not in experiment or not o.startswith("data.dataset.num_images")]
+    if "fashion" in experiment:  # a tiny idx fixture stands in for the system package
+        write_fashion_fixture(in_tmp / "fashion")
+        base = [*base, f"data.dataset.root={in_tmp / 'fashion'}"]
     run = run_train([f"+experiment={experiment}", "max_steps=1", "ckpt_every=0"], cache_dir, base)
     assert run.parent.name == experiment and checkpoint_dirs(run)[-1].name == "step_00000001"
 
