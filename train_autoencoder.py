@@ -35,7 +35,8 @@ from training.checkpoint import remove_partial_checkpoints
 from training.logger import Logger, TermTracker
 from training.resume import find_resume_checkpoint, restore
 from training.signals import StopRequest
-from training.validate import ConfigError, check_precision, preflight, select_device
+from schemas.command_line import exit_if_invalid
+from training.validate import ConfigError, check_precision, check_resume_argument, select_device
 
 log = logging.getLogger("train")
 
@@ -152,9 +153,5 @@ def train(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        preflight(sys.argv[1:], Path(__file__).resolve().parent / "configs")
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    exit_if_invalid(Path(__file__).resolve().parent / "configs", "train_autoencoder", also=check_resume_argument)
     main()

@@ -18,11 +18,13 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from schemas.data import DigitsData, HubData, ImageFolderData, ShapesData
+from schemas.autoencoder import AutoencoderConfig, AutoencoderTrainConfig
+from schemas.data import ComposeData, DigitsData, FashionData, HubData, ImageFolderData, ShapesData
+from schemas.first_stage import AutoencoderStage, PixelStage
 from schemas.model import UNetConfig
 from schemas.sampler import DDIMConfig, DDPMConfig, DPMSolverConfig
 from schemas.schedule import ScheduleConfig
-from schemas.scripts import EvaluateConfig, SampleConfig
+from schemas.scripts import EditConfig, EvaluateConfig, EvaluateEditsConfig, SampleConfig
 from schemas.text_encoder import HubTextEncoderConfig, TextEncoderConfig
 from schemas.train import TrainConfig
 
@@ -38,11 +40,19 @@ SCHEMAS = {
     "data/digits": DigitsData,
     "data/hub": HubData,
     "data/imagefolder": ImageFolderData,
+    "data/compose": ComposeData,
+    "data/fashion": FashionData,
+    "first_stage/pixel": PixelStage,
+    "first_stage/autoencoder": AutoencoderStage,
+    "autoencoder/kl": AutoencoderConfig,       # every configs/autoencoder/ file
+    "train_autoencoder": AutoencoderTrainConfig,  # configs/train_autoencoder.yaml
     "sampler/ddim": DDIMConfig,
     "sampler/ddpm": DDPMConfig,
     "sampler/dpm_solver_pp_2m": DPMSolverConfig,
     "scripts/sample": SampleConfig,            # configs/scripts/sample.yaml
     "scripts/evaluate": EvaluateConfig,        # configs/scripts/evaluate.yaml
+    "scripts/edit": EditConfig,
+    "scripts/evaluate_edits": EvaluateEditsConfig,
 }
 
 

@@ -87,3 +87,23 @@ class HubData(DataConfig):
 @dataclass
 class ImageFolderData(DataConfig):
     dataset: ImageFolderDataset = MISSING
+
+
+@dataclass
+class ComposeData(DataConfig):
+    dataset: ShapesDataset = MISSING        # data.compose.load_compose takes shapes' arguments
+
+
+@dataclass
+class FashionDataset:
+    _target_: str = MISSING
+    root: str = MISSING                     # the folder of the idx files (apt-get install -y dataset-fashion-mnist)
+    split: str = choice("train", "test")
+    image_size: int = positive()
+    num_images: Optional[int] = positive()  # null: the whole split
+
+
+@dataclass
+class FashionData(DataConfig):
+    dataset: FashionDataset = MISSING
+    preview_per_prompt: int = positive()    # samples per preview prompt, one row each

@@ -35,6 +35,7 @@ class TrainConfig:
     text_encoder: Any = MISSING
     data: Any = MISSING
     sampler: Any = MISSING
+    first_stage: Any = MISSING
 
     name: str = MISSING
     seed: int = at_least(0)

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, open_dict
 
 from diffusion.img2img import start_step
 from diffusion.inversion import INVERSION_METHODS
+from schemas.command_line import exit_if_invalid
 from generation.editing import INPAINT_METHODS, img2img, inpaint
 from generation.images import check_mask_size, load_image, load_mask, open_image, save_results
 from generation.attention_maps import generate_with_maps, heatmap_cells, token_names
@@ -153,4 +154,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    exit_if_invalid(Path(__file__).resolve().parents[1] / "configs" / "scripts", "edit")
     main()

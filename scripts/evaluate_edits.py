@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from data.shapes import DEFAULT_HELD_OUT
 from evaluation.edits import attribute_edits, inpainting, inversion_psnr, pick_sources, pointing_game, source_images
+from schemas.command_line import exit_if_invalid
 from generation.loading import load_for_sampling, run_or_exit
 from training.validate import ConfigError
 
@@ -61,4 +62,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    exit_if_invalid(Path(__file__).resolve().parents[1] / "configs" / "scripts", "evaluate_edits")
     main()

@@ -28,6 +28,17 @@ CONFIGS = ROOT / "configs"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in CONFIGS.iterdir()
           if p.is_dir() and p.name not in ("experiment", "hydra", "scripts")}
+# The top-level config an experiment or a group belongs to: train.yaml, or train_autoencoder.yaml for the
+# autoencoder (its experiments override /autoencoder).
+AUTOENCODER_GROUPS = ("autoencoder",)
+
+
+def top_config(experiment: str | None = None, group: str | None = None) -> str:
+    if group in AUTOENCODER_GROUPS:
+        return "train_autoencoder"
+    if experiment and "override /autoencoder" in (CONFIGS / "experiment" / f"{experiment}.yaml").read_text():
+        return "train_autoencoder"
+    return "train"
 SCRIPTS = sorted(p.stem for p in (CONFIGS / "scripts").glob("*.yaml"))
 
 
@@ -54,7 +65,13 @@ def is_missing(cfg, key: str) -> bool:
 def required(cfg) -> list[str]:
     """Values for the keys a config leaves at ??? (run=, prompts=, data_dir=), so the rest can be checked."""
     fills = {str: "x", typing.List[str]: "[x]", int: "1"}
-    return [f"{key}={fills[spec(cfg, key)[0]]}" for key in leaves(cfg) if is_missing(cfg, key)]
+
+    def fill(key):
+        annotation, check = spec(cfg, key)
+        if check is not None and not check.accepts(fills[annotation]):  # a choice (mode=...): its first value
+            return check.what("").removeprefix("one of ").split(", ")[0]
+        return fills[annotation]
+    return [f"{key}={fill(key)}" for key in leaves(cfg) if is_missing(cfg, key)]
 
 
 def check_value(cfg, key: str, value: str) -> None:
@@ -81,7 +98,8 @@ def bad_values(annotation, check) -> list[str]:
     """abc unless any string is fine; -1 (or [-1]) for numbers where the declared range excludes it."""
     values = [] if annotation in (str, typing.Optional[str]) and check is None else ["abc"]
     if _numeric(annotation):
-        is_list = typing.get_origin(annotation) is list
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)] if typing.get_origin(annotation) is typing.Union else [annotation]
+        is_list = typing.get_origin(inner[0]) is list
         if not check.accepts([-1] if is_list else -1):
             values.append("[-1]" if is_list else "-1")
     return values
@@ -91,10 +109,10 @@ def configs_to_walk():
     """(config dir, config name, base overrides) for every experiment, every group file (on train.yaml's
     defaults) and every script config."""
     for experiment in EXPERIMENTS:
-        yield CONFIGS, "train", [f"+experiment={experiment}"]
+        yield CONFIGS, top_config(experiment=experiment), [f"+experiment={experiment}"]
     for group, choices in GROUPS.items():
         for choice in choices:
-            yield CONFIGS, "train", [f"{group}={choice}"]
+            yield CONFIGS, top_config(group=group), [f"{group}={choice}"]
     for script in SCRIPTS:
         yield CONFIGS / "scripts", script, []
 
