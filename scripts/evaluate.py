@@ -36,7 +36,8 @@ def evaluate_run(cfg: DictConfig) -> dict:
         raise ConfigError(str(error)) from None
     results["step"] = run.step
     results["sampler"] = OmegaConf.to_container(OmegaConf.structured(settings))
-    path = write_results(cfg.run, run.step, results, cfg.num_samples, settings.tag())
+    tag = settings.tag() + ("_raw" if cfg.weights == "model" else "")  # the raw weights' results sit beside the EMA's
+    path = write_results(cfg.run, run.step, results, cfg.num_samples, tag)
     print(f"eval step {run.step} ({settings.describe()}): {summary(results)}  -> {path}")
     return results
 

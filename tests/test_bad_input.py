@@ -31,7 +31,7 @@ from training.validate import ConfigError, check_precision, preflight
     (["schedule.zero_terminal_snr=true", "prediction_type=eps"], "needs prediction_type v or x0"),
     (["precision=fp16"], "precision=fp16 needs a CUDA device"),
     (["device=cuda"] if not torch.cuda.is_available() else ["device=nonsense"], "device="),
-    (["data.evaluator=fid"], "data.evaluator=fid: expected one of shapes, digits or null"),
+    (["data.evaluator=fid"], "data.evaluator=fid: expected one of shapes, digits, compose, fashion or null"),
     (["grad_clip=-1"], "grad_clip=-1: expected a number >= 0"),
     (["min_lr_ratio=2"], r"min_lr_ratio=2: expected a number in \[0, 1\]"),
     (["eval_samples=0"], "eval_samples=0: expected a positive integer"),
@@ -56,7 +56,7 @@ def test_a_dataset_that_cannot_load_is_a_one_line_error(in_tmp, cache_dir):
 def test_command_line_errors_are_one_line_without_traceback(tmp_path):
     for args, message in [(["schedule=cosin"], "unknown schedule 'cosin'; valid choices: cosine, linear, scaled_linear, sigmoid"),
                           (["text_encoder=bert"], "unknown text_encoder 'bert'; valid choices: clip, distilbert, minilm"),
-                          (["data=cifar"], "unknown data 'cifar'; valid choices: compose, digits, hub, imagefolder, shapes"),
+                          (["data=cifar"], "unknown data 'cifar'; valid choices: compose, digits, fashion, hub, imagefolder, shapes"),
                           (["+experiment=xa_coss"], "unknown experiment 'xa_coss'"),
                           (["p_uncond=2"], "p_uncond=2: expected a number in [0, 1]"),
                           ([f"resume={tmp_path / 'nowhere'}"], "no checkpoint in")]:

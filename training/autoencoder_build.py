@@ -14,7 +14,8 @@ from data.captioned import CaptionedImages
 from training.batches import derived_seed, stream_indices
 from training.ema import EMA
 from training.lr_schedule import build_lr_scheduler
-from training.validate import ConfigError, PRECISIONS, _choice, _positive, instantiate_or_explain, validate_training
+from schemas.check import check_config
+from training.validate import ConfigError, instantiate_or_explain, validate_training
 
 # Config sections that must match for a checkpoint to belong to an autoencoder run (see training/resume.py).
 AUTOENCODER_KEYS = ("autoencoder", "data.dataset")
@@ -51,26 +52,18 @@ class AutoencoderParts:
 
 
 def validate_autoencoder_config(cfg, world_size: int = 1) -> None:
-    """The keys of train_autoencoder.yaml, and the network built on the meta device. Raises ConfigError."""
-    _positive(cfg, "scale_images", integer=True)
-    for key in ("l1_weight", "l2_weight", "kl_weight"):
-        if cfg.loss[key] < 0:
-            raise ConfigError(f"loss.{key} must be >= 0, got {cfg.loss[key]}")
+    """train_autoencoder.yaml against its schema (schemas/autoencoder.py), the relations between its keys,
+    and the network built on the meta device. Raises ConfigError."""
+    check_config(cfg)
     if cfg.loss.l1_weight == 0 and cfg.loss.l2_weight == 0:
         raise ConfigError("loss.l1_weight and loss.l2_weight are both 0: nothing would train the reconstruction")
-    _choice("precision", cfg.precision, PRECISIONS)
-    validate_training(_with_diffusion_defaults(cfg), world_size)
+    validate_training(cfg, world_size)
     dataset = cfg.data.dataset
     if dataset.get("image_size") is not None:
         with torch.device("meta"):
             instantiate_or_explain(cfg.autoencoder, "autoencoder", in_channels=dataset.get("channels", 3),
                                    image_size=dataset.image_size)
 
-
-def _with_diffusion_defaults(cfg):
-    """The shared optimisation keys checked by validate_training, with its diffusion-only keys neutral."""
-    neutral = {"p_uncond": 0.0, "eval_every": 0, "eval_samples": 1, "prediction_type": "v", "min_snr_gamma": None}
-    return OmegaConf.merge(OmegaConf.to_container(cfg, resolve=True), neutral)
 
 
 def build_autoencoder(cfg: DictConfig, device: torch.device) -> AutoencoderParts:
