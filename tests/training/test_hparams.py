@@ -32,7 +32,8 @@ def _hparams_backend(logdir):
 
 def test_two_runs_compare_in_the_hparams_tab(in_tmp, cache_dir):
     common = ["max_steps=2", "eval_every=2", "eval_samples=4", "ckpt_every=0"]
-    runs = {lr: run_train([f"lr={lr}", *common], cache_dir) for lr in (0.001, 0.002)}
+    # each its own folder: two runs started within one second would share a timestamped one
+    runs = {lr: run_train([f"lr={lr}", f"hydra.run.dir=runs/default/lr{lr}", *common], cache_dir) for lr in (0.001, 0.002)}
     mux, backend = _hparams_backend(in_tmp / "runs")
     names = {lr: str(run.relative_to(in_tmp / "runs")) for lr, run in runs.items()}
     assert set(mux.Runs()) == set(names.values())  # no sub-run folders
