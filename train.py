@@ -36,7 +36,7 @@ from training.checkpoint import CheckpointError, remove_partial_checkpoints
 from training.compile import compile_network, enable_compile_cache
 from training.logger import Logger, LossTracker, hparams_of
 from training.outputs import Outputs
-from training.resume import find_resume_checkpoint, restore
+from training.resume import COMPATIBLE_KEYS, find_resume_checkpoint, restore
 from training.run_dir import on_rank_zero, resolve_run_dir
 from generation.sampling import SamplerSettings, autocast
 from training.signals import StopRequest
@@ -90,30 +90,37 @@ def train_step(train_model, parts, cfg, step, position, dist, tracker):
                                          cfg.min_snr_gamma, **cond)
             scaler.scale(losses.mean() / cfg.grad_accum).backward()
         tracker.add(losses, batch.t)
+    return apply_gradients(parts.model, optimizer, scaler, cfg.grad_clip, cfg.precision)
+
+
+def apply_gradients(model, optimizer, scaler, grad_clip: float, precision: str):
+    """Unscale, clip and step, unless the gradient is not finite. Returns (grad_norm, finite). Shared by
+    train.py and train_autoencoder.py."""
     scaler.unscale_(optimizer)
-    grad_norm = torch.nn.utils.clip_grad_norm_(parts.model.parameters(), cfg.grad_clip or float("inf"))
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or float("inf"))
     # One host sync per step: a non-finite loss or gradient must never reach the weights.
     finite = bool(torch.isfinite(grad_norm).item())
-    if finite or cfg.precision == "fp16":  # fp16: GradScaler skips overflowing steps itself
+    if finite or precision == "fp16":  # fp16: GradScaler skips overflowing steps itself
         scaler.step(optimizer)
         scaler.update()
     optimizer.zero_grad(set_to_none=True)
     return grad_norm, finite
 
 
-def setup(cfg: DictConfig):
-    """Device, process group and checks, before any work. Returns (device, dist, run_dir, checkpoint to resume)."""
+def setup(cfg: DictConfig, validate=validate_config, resume_keys=COMPATIBLE_KEYS):
+    """Device, process group and checks (`validate(cfg, world_size)`), before any work. Returns (device, dist,
+    run_dir, checkpoint to resume, whose config must match in `resume_keys`). Shared with train_autoencoder.py."""
     datasets.disable_progress_bars()
     device = select_device(cfg.device)
     dist = ddp.setup_distributed(device)
     device = ddp.local_device(device, dist.local_rank)
-    validate_config(cfg, dist.world_size)
+    validate(cfg, dist.world_size)
     check_precision(cfg.precision, device)
     own_dir = Path(HydraConfig.get().runtime.output_dir)
     run_dir = ddp.broadcast_from_main(own_dir, dist)  # every rank uses rank 0's folder
     if run_dir != own_dir:
         remove_if_unused(own_dir)
-    return device, dist, run_dir, find_resume_checkpoint(cfg, run_dir)
+    return device, dist, run_dir, find_resume_checkpoint(cfg, run_dir, resume_keys)
 
 
 def train(cfg: DictConfig) -> None:

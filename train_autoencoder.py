@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import datasets
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -27,16 +26,16 @@ from tqdm import tqdm
 
 from generation.sampling import autocast
 from models.autoencoder_loss import autoencoder_losses
-from train import USER_ERRORS, TrainingStopped, remove_if_unused  # also registers the run-folder resolvers
+from train import USER_ERRORS, TrainingStopped, apply_gradients, remove_if_unused, setup  # also registers the run-folder resolvers
 from training import distributed as ddp
 from training.autoencoder_build import AUTOENCODER_KEYS, LOSS_TERMS, build_autoencoder, validate_autoencoder_config
 from training.autoencoder_outputs import AutoencoderOutputs
 from training.checkpoint import remove_partial_checkpoints
 from training.logger import Logger, TermTracker
-from training.resume import find_resume_checkpoint, restore
+from training.resume import restore
 from training.signals import StopRequest
 from schemas.command_line import exit_if_invalid
-from training.validate import ConfigError, check_precision, check_resume_argument, select_device
+from training.validate import check_resume_argument
 
 log = logging.getLogger("train")
 
@@ -63,34 +62,12 @@ def train_step(train_model, parts, cfg, step, position, dist, tracker):
                 terms = autoencoder_losses(train_model, x, **cfg.loss)
             scaler.scale(terms["loss"].mean() / cfg.grad_accum).backward()
         tracker.add(terms)
-    scaler.unscale_(optimizer)
-    grad_norm = torch.nn.utils.clip_grad_norm_(parts.model.parameters(), cfg.grad_clip or float("inf"))
-    finite = bool(torch.isfinite(grad_norm).item())
-    if finite or cfg.precision == "fp16":
-        scaler.step(optimizer)
-        scaler.update()
-    optimizer.zero_grad(set_to_none=True)
-    return grad_norm, finite
-
-
-def setup(cfg: DictConfig):
-    """Device, process group and checks. Returns (device, dist, run_dir, checkpoint to resume)."""
-    datasets.disable_progress_bars()
-    device = select_device(cfg.device)
-    dist = ddp.setup_distributed(device)
-    device = ddp.local_device(device, dist.local_rank)
-    validate_autoencoder_config(cfg, dist.world_size)
-    check_precision(cfg.precision, device)
-    own_dir = Path(HydraConfig.get().runtime.output_dir)
-    run_dir = ddp.broadcast_from_main(own_dir, dist)
-    if run_dir != own_dir:
-        remove_if_unused(own_dir)
-    return device, dist, run_dir, find_resume_checkpoint(cfg, run_dir, AUTOENCODER_KEYS)
+    return apply_gradients(parts.model, optimizer, scaler, cfg.grad_clip, cfg.precision)
 
 
 def train(cfg: DictConfig) -> None:
     # --- setup ---
-    device, dist, run_dir, resume_from = setup(cfg)
+    device, dist, run_dir, resume_from = setup(cfg, validate_autoencoder_config, AUTOENCODER_KEYS)
     torch.manual_seed(cfg.seed)
 
     # --- build ---
