@@ -67,6 +67,7 @@ class EditConfig(ScriptConfig):
     step: Optional[int] = at_least(0)
     index: int = at_least(0)
     renoise_step: Optional[int] = at_least(0)
+    cross_replace: Optional[float] = in_range(0, 1)
     attention_steps: Optional[List[int]] = each(at_least(0))
     include_special_tokens: bool = MISSING
 

@@ -3,6 +3,7 @@
     python scripts/edit.py mode=img2img run=<run> image=in.png prompt="a large blue square in the center" strength=0.6
     python scripts/edit.py mode=inpaint run=<run> image=in.png mask=mask.png prompt="..." method=blend|repaint
     python scripts/edit.py mode=invert run=<run> image=in.png source_prompt="..." prompt="..." method=negative_prompt|plain
+    python scripts/edit.py mode=invert run=<run> image=in.png source_prompt="..." prompt="..." cross_replace=0.8   (+ prompt-to-prompt)
     python scripts/edit.py mode=rewind trajectory=<sample out>/trajectory.safetensors step=10 prompt="..." index=0
     python scripts/edit.py mode=attention run=<run> prompt="..."       (or image=in.png source_prompt="...")
 
@@ -27,7 +28,7 @@ from diffusion.inversion import INVERSION_METHODS
 from schemas.command_line import exit_if_invalid
 from generation.editing import INPAINT_METHODS, img2img, inpaint
 from generation.images import check_mask_size, load_image, load_mask, open_image, save_results
-from generation.attention_maps import generate_with_maps, heatmap_cells, token_names
+from generation.attention_maps import generate_with_maps, heatmap_cells, prompt_to_prompt, token_names
 from generation.grid import caption_grid
 from generation.inversion import invert, invert_and_regenerate
 from generation.loading import load_for_sampling, run_or_exit
@@ -89,7 +90,15 @@ def run_invert(cfg, denoiser, settings):
     chosen = method(cfg)
     image = load_image(cfg.image, denoiser.shape, denoiser.device)
     prompts = None if cfg.prompt is None else [cfg.prompt]
-    return invert_and_regenerate(denoiser, image, [cfg.source_prompt], prompts, settings, method=chosen, seed=cfg.seed)
+    if cfg.cross_replace is None:
+        return invert_and_regenerate(denoiser, image, [cfg.source_prompt], prompts, settings, method=chosen, seed=cfg.seed)
+    # Attention-guided: the source's cross-attention maps steer the target's generation from the same noise.
+    require(cfg, "prompt")
+    noise = invert(denoiser, image, [cfg.source_prompt], settings, chosen)
+    negative = [cfg.source_prompt] if chosen == "negative_prompt" else None
+    images, params = prompt_to_prompt(denoiser, [cfg.source_prompt], prompts, settings, cross_replace=cfg.cross_replace,
+                                      seed=cfg.seed, noise=noise, negative_prompts=negative)
+    return images, {**params, "method": f"{chosen}+prompt_to_prompt"}
 
 
 def run_rewind(cfg, denoiser, settings, trajectory):

@@ -140,3 +140,15 @@ def test_evaluate_edits_runs_every_part_and_paste_back_keeps_the_outside(trained
     assert {r["method"] for r in results["edits/held_out/samples"]} == {
         "inversion_plain", "inversion_negative_prompt", "negative_prompt+p2p", "img2img_0.5"}
     assert {r["resolution"] for r in results["attention/held_in"]} == {4}
+
+
+def test_attention_guided_invert_with_the_source_prompt_reconstructs_like_plain_invert(trained_run, sampled, tmp_path):
+    """cross_replace with identical prompts is prompt-to-prompt's identity: the same image as the plain
+    negative-prompt reconstruction (up to batch-size rounding), and the JSON names the method used."""
+    common = (f"run={trained_run}", f"image={sampled / 'in.png'}", "source_prompt=a red circle")
+    run_edit("mode=invert", *common, "prompt=a red circle", f"out={tmp_path / 'plain'}")
+    run_edit("mode=invert", *common, "prompt=a red circle", "cross_replace=0.8", f"out={tmp_path / 'p2p'}")
+    difference = np.abs(pixels(tmp_path / "plain" / "000.png").astype(int) - pixels(tmp_path / "p2p" / "000.png"))
+    assert difference.max() <= 1
+    result = json.loads((tmp_path / "p2p" / "result.json").read_text())
+    assert result["method"] == "negative_prompt+prompt_to_prompt" and result["cross_replace"] == 0.8
