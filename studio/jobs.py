@@ -89,6 +89,7 @@ class JobRunner:
         with observe_steps(Frames(spec.id, steps, spec.progress_every, emit, self.worker)):
             images, params = KINDS[spec.kind](self, spec, loaded, settings, self.history.folder(entry))
         done = time.perf_counter()
+        steps = params.get("steps_run", steps)  # a branch or img2img runs only the end of the chain
         params = {"kind": spec.kind, "spec": spec.parameters(), "run": str(self.run), "checkpoint": str(loaded.checkpoint),
                   "checkpoint_step": loaded.step, "sampler": asdict(settings), "device": str(self.device),
                   "worker": self.worker, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),

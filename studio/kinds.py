@@ -13,7 +13,7 @@ from generation.attention_maps import generate_with_maps, heatmap_cells, token_n
 from generation.editing import check_inpaint_method, img2img, inpaint
 from generation.grid import caption_grid
 from generation.inversion import invert, invert_and_regenerate
-from generation.sampling import fixed_noise, sample_images
+from generation.sampling import fixed_noise, sample_images, to_uint8
 from generation.trajectory import load_trajectory, rewind, sample_with_trajectory, save_trajectory
 from studio.codec import decode_image, image_tensor, mask_tensor
 from studio.spec import JobSpec
@@ -59,13 +59,16 @@ def img2img_job(runner, spec, loaded, settings, folder):
 
 
 def inpaint_job(runner, spec, loaded, settings, folder):
+    """Images: the result, the input and the mask as the model saw them (white = regenerated)."""
     need(spec, "prompt", "image", "mask")
     method = spec.method or "blend"
     check_inpaint_method(method)
     picture, drawn = decode_image(spec.image), decode_image(spec.mask, "mask")
     image = image_tensor(picture, loaded.shape, runner.device)
     mask = mask_tensor(drawn, picture, loaded.shape[1], runner.device)
-    return inpaint(loaded.denoiser(runner.precision), image, mask, [spec.prompt], settings, method=method, seed=spec.seed)
+    out, params = inpaint(loaded.denoiser(runner.precision), image, mask, [spec.prompt], settings, method=method, seed=spec.seed)
+    shown = [out[0].cpu(), to_uint8(image[0]).cpu(), (mask[0].to(torch.uint8) * 255).cpu()]
+    return shown, {**params, "images": ["result", "input", "mask"]}
 
 
 def invert_job(runner, spec, loaded, settings, folder):
@@ -76,8 +79,7 @@ def invert_job(runner, spec, loaded, settings, folder):
     source = [spec.source_prompt]
     reconstruction, params = invert_and_regenerate(denoiser, image, source, None, settings, method=method, seed=spec.seed)
     edited, _ = invert_and_regenerate(denoiser, image, source, [spec.prompt], settings, method=method, seed=spec.seed)
-    shown = ((image + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu()
-    return torch.cat([shown, reconstruction.cpu(), edited.cpu()]), {**params, "prompts": [spec.prompt],
+    return torch.cat([to_uint8(image).cpu(), reconstruction.cpu(), edited.cpu()]), {**params, "prompts": [spec.prompt],
                                                                      "images": ["input", "reconstruction", "edit"]}
 
 
