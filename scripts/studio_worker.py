@@ -7,9 +7,13 @@ and a job whose worker dies is taken over by another after claim_timeout seconds
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import hydra
+# Python puts scripts/ first on sys.path, where scripts/studio.py would shadow the `studio` package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import hydra  # noqa: E402
 from omegaconf import DictConfig
 
 from generation.loading import run_or_exit

@@ -48,8 +48,10 @@ def start_worker(run: Path, url: str, name: str, claim_timeout: float = 2.0) -> 
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = process.stdout.readline()
     if "serving" not in line:
+        process.kill()
+        rest = process.stdout.read()
         stop(process)
-        raise RuntimeError(f"worker {name} did not start: {line}{process.stdout.read() if process.stdout else ''}")
+        raise RuntimeError(f"worker {name} did not start: {line}{rest}")
     return process
 
 
