@@ -47,7 +47,8 @@ class Studio:
 
 
 def enlarge(image: Image.Image) -> Image.Image:
-    scale = max(1, DISPLAY // max(image.size))
+    """Nearest-neighbour enlargement to about DISPLAY pixels high (a batch strip keeps its cells square)."""
+    scale = max(1, DISPLAY // image.height)
     return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
 
 

@@ -3,7 +3,9 @@ sees after generating, scrubbing the trajectory, branching, drawing, brushing a 
 and restarting the server; and that every request the ui makes stays on 127.0.0.1."""
 import json
 import shutil
+from urllib.error import HTTPError
 from urllib.parse import urlparse
+from urllib.request import urlopen
 
 import numpy as np
 import pytest
@@ -152,3 +154,15 @@ def test_every_request_the_pages_made_stayed_on_localhost():
     assert len(REQUESTS) > 20
     hosts = {urlparse(url).hostname for url in REQUESTS if not url.startswith(("data:", "blob:"))}
     assert hosts == {"127.0.0.1"}, hosts
+
+
+def test_the_server_serves_no_file_outside_the_studio_folder(server, run):
+    inside = next(p for p in History(run).root.rglob("000.png"))
+    outside = next((run / "checkpoints").rglob("*.safetensors"))
+    codes = {}
+    for name, path in (("inside", inside), ("outside", outside), ("escape", History(run).root / ".." / "checkpoints")):
+        try:
+            codes[name] = urlopen(f"{server.url}gradio_api/file={path}").status
+        except HTTPError as error:
+            codes[name] = error.code
+    assert codes["inside"] == 200 and codes["outside"] >= 400 and codes["escape"] >= 400, codes
