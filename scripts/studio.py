@@ -19,7 +19,6 @@ from omegaconf import DictConfig
 
 from generation.loading import run_or_exit
 from schemas.command_line import exit_if_invalid
-from studio import codec
 from studio.app import build_app, launch, make_studio
 from studio.jobs import JobRunner
 from studio.queues import make_queue
@@ -28,10 +27,9 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "scripts"
 
 
 def serve(cfg: DictConfig, block: bool = True):
-    codec.MAX_UPLOAD_BYTES = int(cfg.max_upload_mb * 1024 * 1024)
     runner = None if cfg.queue else JobRunner(cfg.run, cfg.device, cfg.precision)
-    studio = make_studio(cfg.run, make_queue(cfg.queue, runner), cfg.progress_every)
-    return launch(build_app(studio), studio, cfg.port, cfg.max_upload_mb, block)
+    studio = make_studio(cfg.run, make_queue(cfg.queue, runner), cfg.progress_every, cfg.max_upload_mb)
+    return launch(build_app(studio), studio, cfg.port, block)
 
 
 @hydra.main(version_base="1.3", config_path="../configs/scripts", config_name="studio")

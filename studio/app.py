@@ -21,12 +21,13 @@ from training.resume import load_config
 HOST = "127.0.0.1"
 
 
-def make_studio(run: str | Path, queue, progress_every: int = 1) -> Studio:
+def make_studio(run: str | Path, queue, progress_every: int = 1, max_upload_mb: float = 4.0) -> Studio:
     """The tabs' context: the run's sampler defaults read from its newest checkpoint's config (no model is
     loaded here: with a Redis queue the workers hold the models)."""
     cfg = load_config(find_checkpoint(run))
     return Studio(queue, History(run), Path(run), cfg.sampler.name, cfg.sampler.num_steps or cfg.schedule.num_timesteps,
-                  float(cfg.sampler.guidance_scale), int(cfg.schedule.num_timesteps), progress_every)
+                  float(cfg.sampler.guidance_scale), int(cfg.schedule.num_timesteps), progress_every,
+                  int(max_upload_mb * 1024 * 1024))
 
 
 def build_app(studio: Studio) -> gr.Blocks:
@@ -54,12 +55,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(app: gr.Blocks, studio: Studio, port: int, max_upload_mb: float = 4.0, block: bool = True):
+def launch(app: gr.Blocks, studio: Studio, port: int, block: bool = True):
     """Serve on 127.0.0.1:port (0: a free port); returns (app, url). block=False returns at once (tests)."""
     studio.history.root.mkdir(parents=True, exist_ok=True)
     app.queue(default_concurrency_limit=1)
     _, url, _ = app.launch(server_name=HOST, server_port=port or free_port(), share=False, prevent_thread_lock=True,
-                           allowed_paths=[str(studio.history.root)], max_file_size=int(max_upload_mb * 1024 * 1024),
+                           allowed_paths=[str(studio.history.root)], max_file_size=studio.max_upload_bytes,
                            theme=theme(), ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False,
                            footer_links=[], quiet=True, show_error=True)
     print(f"studio: serving {studio.run} on {url}", flush=True)

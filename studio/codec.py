@@ -33,21 +33,26 @@ def encode_png(image: Image.Image | np.ndarray | torch.Tensor) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def decode_image(data: str | bytes, key: str = "image") -> Image.Image:
+def decode_image(data: str | bytes, key: str = "image", max_bytes: int = MAX_UPLOAD_BYTES) -> Image.Image:
     """base64 text or raw bytes -> a fully decoded PIL image, within the byte and pixel limits."""
     if isinstance(data, str):
         try:
             data = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
             raise ConfigError(f"{key}: not base64 image data") from None
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ConfigError(f"{key}: {len(data)} bytes is over the {MAX_UPLOAD_BYTES} byte upload limit")
+    if len(data) > max_bytes:
+        raise ConfigError(f"{key}: {len(data)} bytes is over the {max_bytes} byte upload limit")
     try:
-        image = Image.open(io.BytesIO(data))
-        if image.width * image.height > MAX_UPLOAD_PIXELS:
-            raise ConfigError(f"{key}: {image.width}x{image.height} pixels is over the {MAX_UPLOAD_PIXELS} pixel limit")
+        image = Image.open(io.BytesIO(data))  # reads the header only; PIL itself refuses gross bombs here
+    except Image.DecompressionBombError:
+        raise ConfigError(f"{key}: the image declares over the {MAX_UPLOAD_PIXELS} pixel limit") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ConfigError(f"{key}: not an image file PIL can read ({type(error).__name__})") from None
+    if image.width * image.height > MAX_UPLOAD_PIXELS:
+        raise ConfigError(f"{key}: {image.width}x{image.height} pixels is over the {MAX_UPLOAD_PIXELS} pixel limit")
+    try:
         image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError) as error:
+    except (OSError, SyntaxError, ValueError) as error:
         raise ConfigError(f"{key}: not an image file PIL can read ({type(error).__name__})") from None
     return image
 

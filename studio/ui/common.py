@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from diffusion.samplers import SAMPLERS
-from studio.codec import decode_image, encode_png
+from studio.codec import MAX_UPLOAD_BYTES, decode_image, encode_png
 from studio.history import History
 from studio.spec import JobSpec
 from training.checkpoint import checkpoint_dirs
@@ -37,6 +37,7 @@ class Studio:
     guidance_scale: float
     max_steps: int
     progress_every: int = 1
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
 
     def checkpoints(self) -> list[str]:
         return [p.name for p in checkpoint_dirs(self.run)]
@@ -79,12 +80,12 @@ def result_images(studio: Studio, entry: str) -> list[Image.Image]:
     return [enlarge(Image.open(path).convert("RGB")) for path in studio.history.images(entry)]
 
 
-def uploaded(path: str | None, key: str = "image") -> str:
+def uploaded(studio: Studio, path: str | None, key: str = "image") -> str:
     """An uploaded file (Gradio's temporary path) -> base64 PNG, decoded safely (studio/codec.py)."""
     if path is None:
         raise gr.Error(f"no {key}: upload or draw one first")
     try:
-        return encode_png(decode_image(Path(path).read_bytes(), key))
+        return encode_png(decode_image(Path(path).read_bytes(), key, studio.max_upload_bytes))
     except ConfigError as error:
         raise gr.Error(str(error)) from None
 

@@ -42,7 +42,7 @@ def build_img2img(studio: Studio) -> None:
                 image, status = outputs("i2i")
 
     def img2img(canvas, upload, prompt, steps, seed, strength):
-        source = uploaded(upload) if upload else editor_image(canvas)
+        source = uploaded(studio, upload) if upload else editor_image(canvas)
         yield from stream(studio, JobSpec(kind="img2img", image=source, prompt=prompt, num_steps=int(steps),
                                           seed=int(seed or 0), strength=float(strength), progress_every=studio.progress_every))
 
@@ -83,7 +83,7 @@ def build_invert(studio: Studio) -> None:
                 image, status = outputs("inv")
 
     def invert(upload, source, prompt, steps, seed, method):
-        yield from stream(studio, JobSpec(kind="invert", image=uploaded(upload), source_prompt=source, prompt=prompt,
+        yield from stream(studio, JobSpec(kind="invert", image=uploaded(studio, upload), source_prompt=source, prompt=prompt,
                                           num_steps=int(steps), seed=int(seed or 0), method=method,
                                           progress_every=studio.progress_every))
 
