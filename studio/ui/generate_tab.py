@@ -4,6 +4,7 @@ or seed (generation/trajectory.py)."""
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 import gradio as gr
 import torch
@@ -33,11 +34,8 @@ def side_by_side(images: list[Image.Image]) -> Image.Image:
     return out
 
 
-def build(studio: Studio) -> dict:
-    @functools.lru_cache(maxsize=8)
-    def trajectory(entry: str):
-        return load_trajectory(studio.history.folder(entry) / f"{TRAJECTORY}.safetensors")[0]
-
+def layout(studio: Studio) -> SimpleNamespace:
+    """The tab's components, by name."""
     with gr.Tab("Generate", id="generate"):
         with gr.Row():
             with gr.Column():
@@ -63,6 +61,16 @@ def build(studio: Studio) -> dict:
         with gr.Row():
             branched = gr.Image(label="Branch", interactive=False, format="png", elem_id="branch-image")
             branch_status = gr.Markdown(elem_id="branch-status")
+    return SimpleNamespace(**{k: v for k, v in locals().items() if k != "studio"})
+
+
+def build(studio: Studio) -> dict:
+    """The tab and its events; returns the form fields the History tab fills in."""
+    ui = layout(studio)
+
+    @functools.lru_cache(maxsize=8)
+    def trajectory(entry: str):
+        return load_trajectory(studio.history.folder(entry) / f"{TRAJECTORY}.safetensors")[0]
 
     def generate(prompt, sampler, steps, guidance, seed, batch):
         spec = JobSpec(kind="generate", prompt=prompt, sampler=sampler, num_steps=int(steps), guidance_scale=float(guidance),
@@ -77,9 +85,9 @@ def build(studio: Studio) -> dict:
     def show(entry, step):
         if not entry:
             return gr.skip(), gr.skip()
-        path = trajectory(entry)
-        step = min(max(int(step), 0), len(path) - 1)
-        return strip(path.x[step]), strip(path.x0[step])
+        chain = trajectory(entry)
+        step = min(max(int(step), 0), len(chain) - 1)
+        return strip(chain.x[step]), strip(chain.x0[step])
 
     def branch(entry, step, prompt, seed):
         if not entry:
@@ -89,7 +97,9 @@ def build(studio: Studio) -> dict:
         for frame, line, final in run_job(studio, spec):
             yield (frame if final is None else side_by_side(result_images(studio, final["entry"]))), line
 
-    run.click(generate, [prompt, sampler, steps, guidance, seed, batch], [live, status, entry, scrub, xt, x0, branch_prompt])
-    scrub.change(show, [entry, scrub], [xt, x0])
-    branch_run.click(branch, [entry, scrub, branch_prompt, branch_seed], [branched, branch_status])
-    return {"prompt": prompt, "sampler": sampler, "num_steps": steps, "guidance_scale": guidance, "seed": seed, "batch": batch}
+    ui.run.click(generate, [ui.prompt, ui.sampler, ui.steps, ui.guidance, ui.seed, ui.batch],
+                 [ui.live, ui.status, ui.entry, ui.scrub, ui.xt, ui.x0, ui.branch_prompt])
+    ui.scrub.change(show, [ui.entry, ui.scrub], [ui.xt, ui.x0])
+    ui.branch_run.click(branch, [ui.entry, ui.scrub, ui.branch_prompt, ui.branch_seed], [ui.branched, ui.branch_status])
+    return {"prompt": ui.prompt, "sampler": ui.sampler, "num_steps": ui.steps, "guidance_scale": ui.guidance,
+            "seed": ui.seed, "batch": ui.batch}
