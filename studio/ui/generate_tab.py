@@ -99,7 +99,7 @@ def build(studio: Studio) -> dict:
 
     ui.run.click(generate, [ui.prompt, ui.sampler, ui.steps, ui.guidance, ui.seed, ui.batch],
                  [ui.live, ui.status, ui.entry, ui.scrub, ui.xt, ui.x0, ui.branch_prompt])
-    ui.scrub.change(show, [ui.entry, ui.scrub], [ui.xt, ui.x0])
+    ui.scrub.input(show, [ui.entry, ui.scrub], [ui.xt, ui.x0])  # the user's moves; generate() shows the last step itself
     ui.branch_run.click(branch, [ui.entry, ui.scrub, ui.branch_prompt, ui.branch_seed], [ui.branched, ui.branch_status])
     return {"prompt": ui.prompt, "sampler": ui.sampler, "num_steps": ui.steps, "guidance_scale": ui.guidance,
             "seed": ui.seed, "batch": ui.batch}
