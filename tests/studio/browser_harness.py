@@ -15,16 +15,17 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 class Server:
-    """studio/app.py on a run folder with the in-process queue; stop() frees the port."""
+    """studio/app.py on a run folder with the in-process queue (or `queue`); stop() frees the port."""
 
-    def __init__(self, run: Path, progress_every: int = 1):
-        self.run, self.progress_every, self.app, self.url = run, progress_every, None, None
+    def __init__(self, run: Path, progress_every: int = 1, queue=None):
+        self.run, self.progress_every, self.queue, self.app, self.url = run, progress_every, queue, None, None
 
     def start(self) -> "Server":
         from studio.app import build_app, launch, make_studio
         from studio.jobs import JobRunner
         from studio.queues.local import LocalQueue
-        studio = make_studio(self.run, LocalQueue(JobRunner(self.run, device="cpu")), self.progress_every)
+        queue = self.queue or LocalQueue(JobRunner(self.run, device="cpu"))
+        studio = make_studio(self.run, queue, self.progress_every)
         self.app, self.url = launch(build_app(studio), studio, 0, block=False)
         return self
 

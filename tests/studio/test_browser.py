@@ -3,6 +3,7 @@ sees after generating, scrubbing the trajectory, branching, drawing, brushing a 
 and restarting the server; and that every request the ui makes stays on 127.0.0.1."""
 import json
 import shutil
+import threading
 from urllib.error import HTTPError
 from urllib.parse import urlparse
 from urllib.request import urlopen
@@ -12,7 +13,8 @@ import pytest
 
 from studio.history import History
 from tests.studio.browser_harness import Server, chromium, image_src, set_number, shown_pixels, stroke, wait_text
-from tests.studio.tiny_run import pixels, png_b64
+from tests.studio.redis_fixture import start_redis, stop
+from tests.studio.tiny_run import pixels
 
 pytestmark = pytest.mark.browser
 REQUESTS: list[str] = []
@@ -146,6 +148,40 @@ def test_history_survives_a_restart_and_one_click_reloads_the_parameters(studio_
         ui.wait_for_function("() => (document.querySelector('#hist-params')?.innerText || '').includes('checkpoint')")
         ui.get_by_role("tab", name="Generate").click()
         assert ui.locator("#gen-prompt textarea").input_value() == newest["spec"]["prompt"]
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def redis_backed(run, tmp_path):
+    """The app on a Redis queue with one worker (a thread here; scripts/studio_worker.py in production)."""
+    process, url = start_redis(tmp_path)
+    from studio.jobs import JobRunner
+    from studio.queues.redis_streams import RedisQueue, RedisWorker
+    worker = RedisWorker(url, JobRunner(run, device="cpu"), name="thread-worker", claim_timeout=5.0)
+    thread = threading.Thread(target=worker.serve, daemon=True)
+    thread.start()
+    server = Server(run, queue=RedisQueue(url))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        worker.stop()
+        thread.join(timeout=10)
+        stop(process)
+
+
+@pytest.mark.redis
+def test_the_page_streams_frames_and_the_result_from_a_redis_worker(studio_browser, redis_backed):
+    context = studio_browser.new_context(viewport={"width": 1280, "height": 1100})
+    try:
+        ui = context.new_page()
+        ui.on("request", lambda request: REQUESTS.append(request.url))
+        ui.goto(redis_backed.url)
+        ui.wait_for_selector("#gen-run")
+        status = generate(ui, "a large blue square", 3)
+        assert "3 steps" in status and "on thread-worker" in status
+        assert shown_pixels(ui, "gen-live").shape[1] > 0
     finally:
         context.close()
 
