@@ -9,6 +9,7 @@ seed and the same batch size give the same images.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import functools
 from dataclasses import dataclass, field
@@ -84,11 +85,40 @@ def prompt_model_fn(model, cache: EmbeddingCache, prompts: list[str], settings: 
     return guided_model_fn(model, cond, uncond, scale, settings.guidance_rescale)
 
 
+# Watching a chain (the studio's live previews) cuts across every generation function; a context variable
+# reaches the chains they start without one more argument threaded through each of their signatures.
+_step_observer: contextvars.ContextVar = contextvars.ContextVar("step_observer", default=None)
+
+
+@contextlib.contextmanager
+def observe_steps(observer):
+    """Inside the block, every chain started through bound_sampler (text-to-image, rewinds, img2img,
+    inpainting, regeneration after inversion, attention maps) also calls observer(step, t, x_t, x0_pred),
+    after the chain's own callback. It only looks: the images are the same with or without it."""
+    token = _step_observer.set(observer)
+    try:
+        yield
+    finally:
+        _step_observer.reset(token)
+
+
+def _observed(sampler, observer):
+    def run(*args, callback=None, **kwargs):
+        def both(*step):
+            if callback is not None:
+                callback(*step)
+            observer(*step)
+        return sampler(*args, callback=both, **kwargs)
+    return run
+
+
 def bound_sampler(settings: SamplerSettings, prediction_type: str):
     """The settings' sampler with the settings bound: sampler(model_fn, x, schedule, generator=..., and the
     chain arguments callback, start, stop, state, step_hook of diffusion/samplers.py)."""
-    return functools.partial(get_sampler(settings.name), prediction_type=prediction_type, num_steps=settings.num_steps,
-                             spacing=settings.spacing, clip_x0=settings.clip_x0, **settings.options)
+    sampler = functools.partial(get_sampler(settings.name), prediction_type=prediction_type, num_steps=settings.num_steps,
+                                spacing=settings.spacing, clip_x0=settings.clip_x0, **settings.options)
+    observer = _step_observer.get()
+    return sampler if observer is None else _observed(sampler, observer)
 
 
 def run_chain(model_fn, x: torch.Tensor, schedule: Schedule, prediction_type: str, settings: SamplerSettings, *,

@@ -25,6 +25,7 @@ from schemas.model import UNetConfig
 from schemas.sampler import DDIMConfig, DDPMConfig, DPMSolverConfig
 from schemas.schedule import ScheduleConfig
 from schemas.scripts import EditConfig, EvaluateConfig, EvaluateEditsConfig, SampleConfig
+from schemas.studio import StudioConfig, StudioWorkerConfig
 from schemas.text_encoder import HubTextEncoderConfig, TextEncoderConfig
 from schemas.train import TrainConfig
 
@@ -53,6 +54,8 @@ SCHEMAS = {
     "scripts/evaluate": EvaluateConfig,        # configs/scripts/evaluate.yaml
     "scripts/edit": EditConfig,
     "scripts/evaluate_edits": EvaluateEditsConfig,
+    "scripts/studio": StudioConfig,            # configs/scripts/studio.yaml
+    "scripts/studio_worker": StudioWorkerConfig,
 }
 
 

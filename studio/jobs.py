@@ -1,0 +1,100 @@
+"""The job code every queue runs: a JobSpec in, progress frames and one final event out, the result saved
+in the run's studio history.
+
+The runner keeps the checkpoints it has loaded (a studio session asks the same one again and again) and
+turns every user error (ConfigError, CheckpointError, ValueError) into one error event with a one-line
+message, so a bad request never stops the server or a worker.
+"""
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from generation.first_stage import PixelSpace
+from generation.loading import LoadedRun, load_run, sampler_settings
+from generation.sampling import SamplerSettings, observe_steps, to_uint8
+from studio import events
+from studio.codec import encode_png
+from studio.history import History
+from studio.kinds import KINDS
+from studio.spec import JobSpec
+from training.checkpoint import CheckpointError
+from training.validate import ConfigError, select_device
+
+USER_ERRORS = (ConfigError, CheckpointError, ValueError)
+
+
+class Frames:
+    """The step observer that emits a progress event with the predicted x0 every `every` steps and at the
+    last step; a batch is shown side by side in one frame."""
+
+    def __init__(self, job: str, steps: int, every: int, emit, worker: str):
+        self.job, self.steps, self.every, self.emit, self.worker = job, steps, every, emit, worker
+
+    def __call__(self, step: int, t: int, xt: torch.Tensor, x0: torch.Tensor) -> None:
+        if self.every and (step % self.every == 0 or step == self.steps - 1):
+            strip = torch.cat(list(to_uint8(x0.float().clamp(-1, 1))), dim=-1)
+            self.emit(events.progress(self.job, step, self.steps, int(t), encode_png(strip), self.worker))
+
+
+class JobRunner:
+    """Runs JobSpecs against one run folder. device: auto | cpu | cuda ...; worker: the name in events."""
+
+    def __init__(self, run: str | Path, device: str = "auto", precision: str = "fp32", worker: str = "local"):
+        self.run, self.precision, self.worker = Path(run), precision, worker
+        self.device = select_device(device)
+        self.history = History(self.run)
+        self._loaded: dict[tuple[str, str | None], LoadedRun] = {}
+
+    def loaded(self, run: str | Path, checkpoint: str | None) -> LoadedRun:
+        key = (str(run), None if checkpoint is None else str(checkpoint))
+        if key not in self._loaded:
+            loaded = load_run(run, checkpoint, "ema", self.device)
+            if not isinstance(loaded.first_stage, PixelSpace):
+                raise ConfigError(f"run={run} diffuses latents; the studio shows pixel-space runs only")
+            self._loaded[key] = loaded
+        return self._loaded[key]
+
+    def settings(self, loaded: LoadedRun, spec: JobSpec):
+        return sampler_settings(loaded.cfg, loaded.schedule.num_timesteps, sampler=spec.sampler,
+                                num_steps=spec.num_steps, guidance_scale=spec.guidance_scale)
+
+    def run_job(self, spec: JobSpec, emit) -> dict:
+        """Run spec, calling emit(event) for each progress frame and once for the final event, which it returns."""
+        try:
+            final = events.result(spec.id, *self._run(spec, emit), worker=self.worker)
+        except USER_ERRORS as error:
+            final = events.error(spec.id, str(error).splitlines()[0], self.worker)
+        except Exception as error:  # a bug must not take the server or the worker down with it
+            final = events.error(spec.id, f"job failed: {type(error).__name__}: {error}".splitlines()[0], self.worker)
+        emit(final)
+        return final
+
+    def _run(self, spec: JobSpec, emit) -> tuple[str, dict, float]:
+        begin = time.perf_counter()
+        if spec.kind == "branch" and spec.parent:  # a rewind continues the parent's chain: its weights and sampler
+            parent = self.history.params(spec.parent)
+            loaded = self.loaded(self.run, Path(parent["checkpoint"]).name)
+            settings = SamplerSettings(**parent["sampler"])
+        else:
+            loaded = self.loaded(self.run, spec.checkpoint)
+            settings = self.settings(loaded, spec)
+        loaded_at = time.perf_counter()
+        entry = self.history.new_entry()
+        steps = settings.num_steps or loaded.schedule.num_timesteps
+        with observe_steps(Frames(spec.id, steps, spec.progress_every, emit, self.worker)):
+            images, params = KINDS[spec.kind](self, spec, loaded, settings, self.history.folder(entry))
+        done = time.perf_counter()
+        steps = params.get("steps_run", steps)  # a branch or img2img runs only the end of the chain
+        params = {"kind": spec.kind, "spec": spec.parameters(), "run": str(self.run), "checkpoint": str(loaded.checkpoint),
+                  "checkpoint_step": loaded.step, "sampler": asdict(settings), "device": str(self.device),
+                  "worker": self.worker, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                  "timings": {"load_s": round(loaded_at - begin, 4), "run_s": round(done - loaded_at, 4),
+                              "steps": steps, "ms_per_step": round(1000 * (done - loaded_at) / max(steps, 1), 2)},
+                  **params}
+        self.history.save(entry, images, params)
+        return entry, params, round(time.perf_counter() - begin, 4)

@@ -1,0 +1,82 @@
+"""The Redis Streams queue against a real redis-server and two real worker processes: every job is run by
+exactly one worker, and a job whose worker is killed mid-job is finished by the other."""
+import os
+import signal
+import time
+
+import pytest
+
+from studio.history import History
+from studio.spec import JobSpec
+from tests.studio.redis_fixture import start_redis, start_worker, stop
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    process, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def workers(redis_url, tiny_run):
+    started = {}
+    try:
+        for name in ("w0", "w1"):
+            started[name] = start_worker(tiny_run, redis_url, name)
+        yield started
+    finally:
+        for process in started.values():
+            stop(process)
+
+
+@pytest.fixture(scope="module")
+def queue(redis_url):
+    from studio.queues.redis_streams import RedisQueue
+    queue = RedisQueue(redis_url)
+    yield queue
+    queue.close()
+
+
+def test_twenty_jobs_on_two_workers_are_each_run_exactly_once(workers, queue, tiny_run):
+    specs = [JobSpec(kind="generate", prompt="a large blue square", num_steps=2, seed=i) for i in range(20)]
+    for spec in specs:
+        queue.enqueue(spec)
+    runs = {}
+    for spec in specs:
+        seen = list(queue.events(spec.id, timeout=120))
+        assert [e["event"] for e in seen] == ["progress", "progress", "result"], seen[-1]
+        assert len({e["worker"] for e in seen}) == 1  # one worker ran the whole job
+        runs[spec.id] = seen[-1]["worker"]
+    saved = [History(tiny_run).params(entry)["spec"] for entry in History(tiny_run).entries()]
+    ids = [s["id"] for s in saved if s["id"] in runs]
+    assert sorted(ids) == sorted(runs) and set(runs.values()) <= {"w0", "w1"}
+    assert settles_to_no_pending(queue)
+
+
+def settles_to_no_pending(queue, seconds=10.0):
+    """A worker acknowledges a job just after writing its result (a death in between reruns it, never loses it)."""
+    for _ in range(int(seconds / 0.05)):
+        if queue.client.xpending(queue.streams.jobs, queue.streams.group)["pending"] == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_job_whose_worker_is_killed_mid_job_is_finished_by_the_other(workers, queue):
+    spec = JobSpec(kind="generate", prompt="a small red circle in the top left", num_steps=50, batch=16, seed=1)
+    stream = queue.submit(spec, timeout=120)
+    first = next(stream)
+    assert first["event"] == "progress" and first["step"] == 0
+    # Freeze every write (the worker's next progress frame) so the kill lands mid-job, then SIGKILL it.
+    queue.client.client_pause(10_000, all=False)
+    victim = workers[first["worker"]]
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    queue.client.client_unpause()
+    rest = list(stream)
+    assert rest[-1]["event"] == "result" and rest[-1]["worker"] != first["worker"]
+    assert [e["step"] for e in rest if e["event"] == "progress" and e["worker"] == rest[-1]["worker"]][0] == 0  # rerun from the start
+    assert settles_to_no_pending(queue)
