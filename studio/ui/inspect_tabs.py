@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.spec import JobSpec
-from studio.ui.common import Studio
+from studio.ui.common import Studio, uploaded
 from studio.ui.edit_tabs import common_inputs, outputs, stream
 
 
@@ -14,16 +14,21 @@ def build_attention(studio: Studio) -> None:
         with gr.Row():
             with gr.Column():
                 prompt, steps, seed = common_inputs("att", studio, "a small red circle in the top left")
+                upload = gr.File(label="...or an image of yours (inverted, then its maps)", file_types=["image"],
+                                 type="filepath", elem_id="att-file")
+                source = gr.Textbox("", label="What the image shows (with an image)", elem_id="att-source")
                 run = gr.Button("Show attention", variant="primary", elem_id="att-run")
             with gr.Column():
                 gr.Markdown("the image, then one heat map per token (start and end tokens left out)")
                 image, status = outputs("att")
 
-    def attention(prompt, steps, seed):
+    def attention(prompt, steps, seed, upload, source):
+        picture = uploaded(studio, upload) if upload else None
         yield from stream(studio, JobSpec(kind="attention", prompt=prompt, num_steps=int(steps), seed=int(seed or 0),
+                                          image=picture, source_prompt=source or None,
                                           progress_every=studio.progress_every))
 
-    run.click(attention, [prompt, steps, seed], [image, status])
+    run.click(attention, [prompt, steps, seed, upload, source], [image, status])
 
 
 def build_compare(studio: Studio) -> None:

@@ -77,6 +77,8 @@ def test_invert_attention_and_compare_make_their_images(runner):
     assert len(runner.history.images(final["entry"])) == 3 and np.array_equal(output(runner, final, 0), picture)
     final, _ = run(runner, kind="attention", prompt=PROMPT, num_steps=3)
     assert len(runner.history.images(final["entry"])) == 2 and final["params"]["tokens"][1:-1] == PROMPT.split()
+    final, _ = run(runner, kind="attention", source_prompt="a large blue square", num_steps=3, image=png_b64(picture))
+    assert final["params"]["tokens"][1:-1] == "a large blue square".split()  # an image's maps are its source prompt's
     final, _ = run(runner, kind="compare", prompt=PROMPT, num_steps=3, checkpoint="1", other_checkpoint="2")
     assert [c[-8:] for c in final["params"]["checkpoints"]] == ["00000001", "00000002"]
     assert not np.array_equal(output(runner, final, 0), output(runner, final, 1))
