@@ -54,3 +54,17 @@ def test_positional_embedding_distinguishes_every_position_and_is_parameter_free
     assert plain.num_parameters() == with_pos.num_parameters()
     x, t = torch.randn(1, 3, 8, 8), torch.tensor([3])
     assert not torch.allclose(plain(x, t), with_pos(x, t))
+
+
+def test_a_fresh_block_with_self_attention_equals_it_without_and_self_attention_still_learns():
+    """SelfAttention's zero-initialised output: self + cross starts as cross only, but is trained from step one."""
+    from models.attention import TransformerBlock
+    torch.manual_seed(0)
+    both = TransformerBlock(32, heads=2, self_attention=True, context_dim=16)
+    cross_only = TransformerBlock(32, heads=2, self_attention=False, context_dim=16)
+    cross_only.load_state_dict({k: v for k, v in both.state_dict().items() if "self" not in k})
+    x, context = torch.randn(2, 9, 32), torch.randn(2, 5, 16)
+    out = both(x, context)
+    assert torch.equal(out, cross_only(x, context))
+    out.square().sum().backward()
+    assert both.self_attn.to_out.weight.grad.abs().sum() > 0
