@@ -24,7 +24,7 @@ from schemas.first_stage import AutoencoderStage, PixelStage
 from schemas.model import UNetConfig
 from schemas.sampler import DDIMConfig, DDPMConfig, DPMSolverConfig
 from schemas.schedule import ScheduleConfig
-from schemas.scripts import EditConfig, EvaluateConfig, EvaluateEditsConfig, SampleConfig
+from schemas.scripts import EditConfig, EvaluateAutoencoderConfig, EvaluateConfig, EvaluateEditsConfig, SampleConfig
 from schemas.studio import StudioConfig, StudioWorkerConfig
 from schemas.text_encoder import HubTextEncoderConfig, TextEncoderConfig
 from schemas.train import TrainConfig
@@ -54,6 +54,7 @@ SCHEMAS = {
     "scripts/evaluate": EvaluateConfig,        # configs/scripts/evaluate.yaml
     "scripts/edit": EditConfig,
     "scripts/evaluate_edits": EvaluateEditsConfig,
+    "scripts/evaluate_autoencoder": EvaluateAutoencoderConfig,
     "scripts/studio": StudioConfig,            # configs/scripts/studio.yaml
     "scripts/studio_worker": StudioWorkerConfig,
 }

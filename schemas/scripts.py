@@ -85,3 +85,14 @@ class EvaluateEditsConfig(ScriptConfig):
     jump_n_sample: int = positive()
     strengths: List[float] = each(in_range(0, 1))
     parts: List[str] = each(choice("inversion", "edits", "inpainting", "attention"))
+
+
+@dataclass
+class EvaluateAutoencoderConfig:
+    """scripts/evaluate_autoencoder.py: PSNR and the shapes reader on a train_autoencoder.py run's reconstructions."""
+
+    run: str = MISSING
+    checkpoint: Optional[str] = MISSING       # null: the newest; or a step number / folder name
+    weights: str = choice(*WEIGHTS)
+    seed: int = at_least(0)                   # the jitter of the rendered images
+    device: str = MISSING

@@ -126,6 +126,18 @@ def test_scaling_factor_round_trip(runs):
     assert torch.allclose(first_stage.decode(latents), ae.decode(ae.encode(x).mode()).clamp(-1, 1), atol=1e-5)
 
 
+def test_evaluate_autoencoder_script_writes_its_figures(runs):
+    from scripts.evaluate_autoencoder import evaluate
+
+    autoencoder, _, _ = runs
+    with initialize_config_dir(config_dir=str(ROOT / "configs" / "scripts"), version_base="1.3"):
+        cfg = compose("evaluate_autoencoder", overrides=[f"run={autoencoder}", "device=cpu"])
+    results = evaluate(cfg)
+    assert results["image_size"] == 8 and results["held_in/images"] > results["held_out/images"] > 0
+    assert (autoencoder / "eval" / f"autoencoder_{checkpoint_dirs(autoencoder)[-1].name}_ema.json").is_file()
+    assert 0 < results["held_in/psnr"] < 100  # three training steps: a real, lossy reconstruction
+
+
 def test_a_latent_run_without_its_autoencoder_folder_fails_in_one_line(in_tmp, cache_dir):
     cfg = compose_train(["+experiment=ldm_shapes64", "max_steps=1"], cache_dir)
     with pytest.raises(ConfigError, match=r"first_stage.run=\?\?\?: expected a string \(required: set first_stage.run=...\)"):
