@@ -73,3 +73,12 @@ def test_scaling_factor_travels_with_the_state_dict():
     other = AutoencoderKL(**TINY_AE)
     other.load_state_dict(model.state_dict())
     assert other.scaling_factor.item() == 0.25
+
+
+def test_a_fresh_posterior_is_narrow_so_the_decoder_sees_the_means():
+    torch.manual_seed(0)
+    model = AutoencoderKL(image_size=16, base_channels=32, channel_mults=(1, 2), mid_attention=False)
+    posterior = model.encode(torch.rand(4, 3, 16, 16) * 2 - 1)
+    # INITIAL_LOGVAR = -6: std e^-3 ~ 0.05, against a unit-variance prior (SD's init starts near std 1)
+    assert 0.03 < posterior.std.mean().item() < 0.08
+    assert posterior.mean.std().item() > 2 * posterior.std.mean().item()
