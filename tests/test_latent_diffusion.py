@@ -163,3 +163,14 @@ def test_ae_experiment_composes_for_the_autoencoder_entry_point():
         cfg = compose("train_autoencoder", overrides=["+experiment=ae_shapes64"])
     assert cfg.name == "ae_shapes64" and cfg.data.dataset.image_size == 64
     assert cfg.autoencoder._target_ == "models.autoencoder.AutoencoderKL" and cfg.autoencoder.channel_mults == [1, 2, 2]
+
+
+def test_the_digits_latent_experiments_compose():
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        ae = compose("train_autoencoder", overrides=["+experiment=ae_digits"])
+        ldm = compose("train", overrides=["+experiment=ldm_digits", "first_stage.run=runs/ae_digits/x"])
+    assert ae.name == "ae_digits" and ae.data.dataset._target_ == "data.digits.load_digits"
+    assert ae.data.dataset.image_size == 32 and ae.loss.l2_weight == 1.0
+    assert ldm.name == "ldm_digits" and ldm.first_stage._target_.endswith("load_autoencoder")
+    assert ldm.data.evaluator == "digits" and ldm.max_steps == 2000
+    validate_model(ldm.model, 8, 4)  # the U-Net on ae_digits's 4x8x8 latents
