@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datasets
 import numpy as np
+import torch
 
 from data.cache import cache_name, load_or_generate
 from data.captioned import CaptionedImages, from_hf
@@ -66,6 +67,13 @@ def render(colour: str, shape: str, size: str, position: str, image_size: int, r
     """(H, W, 3) uint8 image of one jittered object; see `jittered_box` and `rasterise`."""
     cx, cy, side = jittered_box(size, position, image_size, rng)
     return rasterise(colour, shape, cx, cy, side, image_size)
+
+
+def render_batch(attrs: list[dict], image_size: int, seed: int) -> torch.Tensor:
+    """(N, 3, H, W) float in [-1, 1]: one freshly jittered `render` per attribute dict, jitter from `seed`."""
+    rng = np.random.default_rng(seed)
+    arrays = np.stack([render(**a, image_size=image_size, rng=rng) for a in attrs])
+    return torch.from_numpy(arrays).permute(0, 3, 1, 2).float().div(127.5).sub(1)
 
 
 def combinations(held_out=DEFAULT_HELD_OUT) -> tuple[list[dict], list[dict]]:

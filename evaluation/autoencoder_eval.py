@@ -9,16 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from data.shapes import DEFAULT_HELD_OUT, combinations, render
+from data.shapes import DEFAULT_HELD_OUT, combinations, render_batch
 from evaluation.shapes_reader import judge
 from models.autoencoder_loss import psnr
-
-
-def rendered(attrs: list[dict], image_size: int, seed: int) -> torch.Tensor:
-    """(N, 3, H, W) in [-1, 1]: one freshly jittered image per attribute dict."""
-    rng = np.random.default_rng(seed)
-    arrays = np.stack([render(**a, image_size=image_size, rng=rng) for a in attrs])
-    return torch.from_numpy(arrays).permute(0, 3, 1, 2).float().div(127.5).sub(1)
 
 
 def all_attributes(images: torch.Tensor, attrs: list[dict]) -> float:
@@ -31,12 +24,11 @@ def all_attributes(images: torch.Tensor, attrs: list[dict]) -> float:
 def evaluate_autoencoder(first_stage, image_size: int, held_out=DEFAULT_HELD_OUT, seed: int = 1) -> dict[str, float]:
     """{split/psnr, split/psnr_min, split/reader_inputs, split/reader_reconstructions, split/images} for
     the held-in and held-out splits; `first_stage` is a generation.first_stage.LatentSpace."""
-    results = {}
+    results, device = {}, next(first_stage.autoencoder.parameters()).device
     for split, attrs in zip(("held_in", "held_out"), combinations(held_out)):
         if not attrs:
             continue
-        images = rendered(attrs, image_size, seed)
-        device = next(first_stage.autoencoder.parameters()).device
+        images = render_batch(attrs, image_size, seed)
         reconstructions = first_stage.decode(first_stage.encode(images.to(device))).cpu()
         values = psnr(images, reconstructions)
         results.update({f"{split}/psnr": float(values.mean()), f"{split}/psnr_min": float(values.min()),

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from data.shapes import COLOURS, SHAPES, SIZES, combinations, prompt, render
+from data.shapes import COLOURS, SHAPES, SIZES, combinations, prompt, render_batch
 from evaluation.shapes_reader import judge
 from generation.attention_maps import generate_with_maps, mass_inside, prompt_to_prompt, token_names
 from generation.editing import img2img, inpaint
@@ -43,9 +43,7 @@ def source_images(denoiser: Denoiser, attrs: list[dict], kind: str, settings: Sa
                                [prompt(**a) for a in attrs], settings, noise, precision=denoiser.precision,
                                generator=torch.Generator(device=denoiser.device).manual_seed(seed))
         return images.float() / 127.5 - 1
-    rng = np.random.default_rng(seed)
-    arrays = [render(**a, image_size=denoiser.shape[1], rng=rng) for a in attrs]
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(denoiser.device)
+    return render_batch(attrs, denoiser.shape[1], seed).to(denoiser.device)
 
 
 def changed(attrs: dict, attribute: str) -> dict:

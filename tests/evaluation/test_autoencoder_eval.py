@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from evaluation.autoencoder_eval import evaluate_autoencoder, rendered
-from data.shapes import combinations
+from data.shapes import combinations, render_batch
+from evaluation.autoencoder_eval import evaluate_autoencoder
 
 
 class Stage(torch.nn.Module):
@@ -44,5 +44,5 @@ def test_losses_show_in_psnr_and_in_the_reader():
 
 def test_renders_are_fresh_but_repeatable():
     attrs = combinations()[0][:8]
-    assert torch.equal(rendered(attrs, 32, 1), rendered(attrs, 32, 1))
-    assert not torch.equal(rendered(attrs, 32, 1), rendered(attrs, 32, 2))
+    assert torch.equal(render_batch(attrs, 32, 1), render_batch(attrs, 32, 1))
+    assert not torch.equal(render_batch(attrs, 32, 1), render_batch(attrs, 32, 2))
