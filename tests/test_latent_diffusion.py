@@ -147,21 +147,23 @@ def test_a_latent_run_without_its_autoencoder_folder_fails_in_one_line(in_tmp, c
         train_script.train(cfg)
 
 
-@pytest.mark.parametrize("experiment, size", [("ldm_shapes64", 64), ("xa_cos_64", 64)])
+@pytest.mark.parametrize("experiment, size", [("ldm_shapes64", 64), ("xa_cos_64", 64), ("ldm_compose64", 64)])
 def test_the_64_pixel_experiments_compose(experiment, size, cache_dir):
+    latent = experiment.startswith("ldm")
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        latent = ["first_stage.run=runs/ae_shapes64/x"] if experiment == "ldm_shapes64" else []
-        cfg = compose("train", overrides=[f"+experiment={experiment}", *latent])
+        cfg = compose("train", overrides=[f"+experiment={experiment}", *(["first_stage.run=runs/ae/x"] if latent else [])])
     assert cfg.name == experiment and cfg.data.dataset.image_size == size
-    assert (cfg.first_stage._target_.endswith("load_autoencoder")) == (experiment == "ldm_shapes64")
+    assert cfg.first_stage._target_.endswith("load_autoencoder") == latent
     validate_config(cfg)  # the pixel U-Net at 64x64
     validate_model(cfg.model, 16, 4)  # the latent U-Net on ae_shapes64's 4x16x16 latents
 
 
-def test_ae_experiment_composes_for_the_autoencoder_entry_point():
+@pytest.mark.parametrize("experiment, dataset", [("ae_shapes64", "shapes"), ("ae_compose64", "compose")])
+def test_ae_experiment_composes_for_the_autoencoder_entry_point(experiment, dataset):
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train_autoencoder", overrides=["+experiment=ae_shapes64"])
-    assert cfg.name == "ae_shapes64" and cfg.data.dataset.image_size == 64
+        cfg = compose("train_autoencoder", overrides=[f"+experiment={experiment}"])
+    assert cfg.name == experiment and cfg.data.dataset.image_size == 64
+    assert cfg.data.dataset._target_ == f"data.{dataset}.load_{dataset}" and cfg.max_steps == 750
     assert cfg.autoencoder._target_ == "models.autoencoder.AutoencoderKL" and cfg.autoencoder.channel_mults == [1, 2, 2]
 
 

@@ -26,7 +26,7 @@ def _painter(image_size=32, noise=0.0, per_split=24):
     return generate
 
 
-@pytest.mark.parametrize("image_size, noise", [(32, 0.0), (32, 10.0), (48, 0.0)])
+@pytest.mark.parametrize("image_size, noise", [(32, 0.0), (32, 10.0), (48, 0.0), (64, 0.0), (64, 10.0)])
 def test_real_images_of_every_evaluation_prompt_score_one(image_size, noise):
     results = evaluate("compose", _painter(image_size, noise), OmegaConf.create({}), None)
     assert results["held_in/count"] == results["held_out/count"] == 4 * 24
