@@ -23,7 +23,7 @@ from data.shapes import COLOURS, SHAPES, SIZES, combinations, prompt, render_bat
 from evaluation.shapes_reader import judge
 from generation.attention_maps import generate_with_maps, mass_inside, prompt_to_prompt, token_names
 from generation.editing import img2img, inpaint
-from generation.inversion import invert, invert_and_regenerate, psnr
+from generation.inversion import invert, invert_and_regenerate
 from generation.sampling import Denoiser, SamplerSettings, fixed_noise, sample_images, to_uint8
 
 
