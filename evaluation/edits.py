@@ -41,9 +41,10 @@ def source_images(denoiser: Denoiser, attrs: list[dict], kind: str, settings: Sa
         noise = fixed_noise(len(attrs), *denoiser.shape, seed, denoiser.device)
         images = sample_images(denoiser.model, denoiser.schedule, denoiser.prediction_type, denoiser.cache,
                                [prompt(**a) for a in attrs], settings, noise, precision=denoiser.precision,
-                               generator=torch.Generator(device=denoiser.device).manual_seed(seed))
+                               generator=torch.Generator(device=denoiser.device).manual_seed(seed),
+                               first_stage=denoiser.first_stage)
         return images.float() / 127.5 - 1
-    return render_batch(attrs, denoiser.shape[1], seed).to(denoiser.device)
+    return render_batch(attrs, denoiser.image_shape[1], seed).to(denoiser.device)
 
 
 def changed(attrs: dict, attribute: str) -> dict:
@@ -127,7 +128,7 @@ def pointing_game(denoiser, attrs, settings, seed: int = 0) -> list[dict]:
     masks = object_box(images.float() / 127.5 - 1, margin=0)[:, 0].cpu()
     rows = []
     for res, maps in sorted(per_res.items()):
-        maps = F.interpolate(maps, size=denoiser.shape[1], mode="nearest")
+        maps = F.interpolate(maps, size=denoiser.image_shape[1], mode="nearest")
         for word in ("colour", "shape"):
             shares = []
             for i, a in enumerate(attrs):

@@ -24,7 +24,7 @@ from dataclasses import asdict
 import torch
 import torch.nn.functional as F
 
-from generation.sampling import Denoiser, SamplerSettings, fixed_noise, prompt_model_fn, run_chain, to_uint8
+from generation.sampling import Denoiser, SamplerSettings, fixed_noise, prompt_model_fn, run_chain
 from models.attention import CrossAttention, attention, attention_probabilities
 
 
@@ -88,7 +88,9 @@ def generate_with_maps(denoiser: Denoiser, prompts: list[str], settings: Sampler
                        steps: list[int] | None = None, noise: torch.Tensor | None = None,
                        negative_prompts: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Text-to-image (or a regeneration from given noise) while recording the maps. Returns (images (N, C,
-    H, W) uint8, maps (N, L, H, W) averaged over heads, layers and steps, per-resolution maps)."""
+    H, W) uint8, maps (N, L, H, W) averaged over heads, layers and steps, per-resolution maps); the maps are
+    at the images' size (a latent cell's weight covers its pixels)."""
+    settings = denoiser.chain_settings(settings)
     noise = fixed_noise(len(prompts), *denoiser.shape, seed, denoiser.device) if noise is None else noise
     counter = StepCounter(prompt_model_fn(denoiser.model, denoiser.cache, prompts, settings, denoiser.device,
                                           negative_prompts=negative_prompts))
@@ -96,8 +98,8 @@ def generate_with_maps(denoiser: Denoiser, prompts: list[str], settings: Sampler
     with processors(denoiser.model, recorder):
         x = run_chain(counter, noise, denoiser.schedule, denoiser.prediction_type, settings,
                       precision=denoiser.precision, generator=torch.Generator(device=denoiser.device).manual_seed(seed))
-    maps, per_res = recorder.maps(denoiser.shape[1])
-    return to_uint8(x), maps, per_res
+    maps, per_res = recorder.maps(denoiser.image_shape[1])
+    return denoiser.to_uint8(x), maps, per_res
 
 
 def token_map(source: list[str], target: list[str]) -> list[tuple[int, int]]:
@@ -146,6 +148,7 @@ def prompt_to_prompt(denoiser: Denoiser, source_prompts: list[str], prompts: lis
     if not 0 <= cross_replace <= 1:
         raise ValueError(f"cross_replace must be in [0, 1], got {cross_replace:g}")
     n = len(prompts)
+    settings = denoiser.chain_settings(settings)
     noise = fixed_noise(n, *denoiser.shape, seed, denoiser.device) if noise is None else noise
     pairs = [token_map(token_names(denoiser, s), token_names(denoiser, t)) for s, t in zip(source_prompts, prompts)]
     negatives = None if negative_prompts is None else [*negative_prompts, *negative_prompts]
@@ -159,7 +162,7 @@ def prompt_to_prompt(denoiser: Denoiser, source_prompts: list[str], prompts: lis
     params = {"source_prompts": source_prompts, "prompts": prompts, "cross_replace": cross_replace,
               "inject_steps": inject_steps, "shared_tokens": [len(p) for p in pairs], "sampler": asdict(settings),
               "seed": seed, "model_calls": num_steps}
-    return to_uint8(x[n:]), params
+    return denoiser.to_uint8(x[n:]), params
 
 
 def heatmap_cells(image: torch.Tensor, maps: torch.Tensor, tokens: list[str], include_special: bool = False

@@ -33,17 +33,19 @@ def settings_params(settings: SamplerSettings, seed: int) -> dict:
 @torch.no_grad()
 def img2img(denoiser: Denoiser, images: torch.Tensor, prompts: list[str], settings: SamplerSettings, *,
             strength: float, seed: int = 0) -> tuple[torch.Tensor, dict]:
-    """SDEdit on images (N, C, H, W) in [-1, 1], one prompt each (diffusion/img2img.py)."""
+    """SDEdit on images (N, C, H, W) in [-1, 1], one prompt each (diffusion/img2img.py); in a latent run on
+    their latents."""
+    settings = denoiser.chain_settings(settings)
     sampler, num_steps, generator = _sampler_args(denoiser, settings, seed)
     noise = fixed_noise(len(images), *denoiser.shape, seed, denoiser.device)
     model_fn = prompt_model_fn(denoiser.model, denoiser.cache, prompts, settings, denoiser.device)
     with autocast(denoiser.device, denoiser.precision):
-        x, start = img2img_chain(sampler, model_fn, images, noise, denoiser.schedule, strength=strength,
+        x, start = img2img_chain(sampler, model_fn, denoiser.encode(images), noise, denoiser.schedule, strength=strength,
                                  num_steps=num_steps, spacing=settings.spacing, generator=generator)
     timesteps = sampling_timesteps(denoiser.schedule.num_timesteps, num_steps, settings.spacing).tolist()
     params = {"strength": strength, "start_step": start, "start_timestep": timesteps[start] if start < num_steps else None,
               "steps_run": num_steps - start, "model_calls": num_steps - start, **settings_params(settings, seed)}
-    return to_uint8(x), params
+    return denoiser.to_uint8(x), params
 
 
 def check_inpaint_method(method: str) -> None:
@@ -56,23 +58,28 @@ def inpaint(denoiser: Denoiser, images: torch.Tensor, mask: torch.Tensor, prompt
             *, method: str = "blend", jump_length: int = 10, jump_n_sample: int = 10, paste_back: bool = True,
             seed: int = 0) -> tuple[torch.Tensor, dict]:
     """Regenerate images (N, C, H, W) in [-1, 1] where mask (N or 1, 1, H, W) bool is true
-    (diffusion/inpainting.py). paste_back puts the input back exactly outside the mask."""
+    (diffusion/inpainting.py). paste_back puts the input back exactly outside the mask. In a latent run the
+    chain runs on the latents with the mask on the latent grid (first_stage.model_mask), and paste_back
+    works on the decoded pixels, so outside the mask the input is still exact."""
     check_inpaint_method(method)
+    settings = denoiser.chain_settings(settings)
     sampler, num_steps, generator = _sampler_args(denoiser, settings, seed)
     noise = fixed_noise(len(images), *denoiser.shape, seed, denoiser.device)
     model_fn = prompt_model_fn(denoiser.model, denoiser.cache, prompts, settings, denoiser.device)
     kwargs = dict(num_steps=num_steps, spacing=settings.spacing, generator=generator,
                   blend_generator=torch.Generator().manual_seed(seed + 1))
     with autocast(denoiser.device, denoiser.precision):
+        known, model_mask = denoiser.encode(images), denoiser.first_stage.model_mask(mask)
         if method == "blend":
-            x = blend(sampler, model_fn, noise, images, mask, denoiser.schedule, **kwargs)
+            x = blend(sampler, model_fn, noise, known, model_mask, denoiser.schedule, **kwargs)
             calls = num_steps
         else:
-            x = repaint(sampler, model_fn, noise, images, mask, denoiser.schedule, jump_length=jump_length,
+            x = repaint(sampler, model_fn, noise, known, model_mask, denoiser.schedule, jump_length=jump_length,
                         jump_n_sample=jump_n_sample, **kwargs)
             positions = repaint_schedule(num_steps, jump_length, jump_n_sample)
             calls = sum(b > a for a, b in zip(positions, positions[1:]))
-    x = paste(x.float(), images, mask) if paste_back else x
+    x = denoiser.first_stage.decode(x.float())
+    x = paste(x, images, mask) if paste_back else x
     params = {"method": method, "paste_back": paste_back, "model_calls": calls,
               "mask_fraction_regenerated": mask.float().mean().item(), **settings_params(settings, seed)}
     if method == "repaint":

@@ -7,6 +7,8 @@ so training, previews, sample.py, evaluate.py and the editing functions never as
     shape(channels, image_size) -> the (channels, size) the U-Net works at
     encode(x (B, C, H, W) in [-1, 1]) -> x0 for the diffusion model (B, c, h, w)
     decode(x0 (B, c, h, w)) -> images (B, C, H, W) in [-1, 1]
+    pixel_shape(c, h) -> the (channels, size) of the images, from the (channels, size) the U-Net works at
+    model_mask(mask (N, 1, H, W) bool) -> the mask on the U-Net's grid (a cell is masked if any pixel is)
     bounded: whether x0 lives in [-1, 1], i.e. whether samplers may clip their x0 estimates
     derived(): what a diffusion checkpoint records to find this first stage again
 """
@@ -16,6 +18,7 @@ import hashlib
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -40,6 +43,12 @@ class PixelSpace:
 
     def decode(self, x0: torch.Tensor) -> torch.Tensor:
         return x0
+
+    def pixel_shape(self, channels: int, size: int) -> tuple[int, int]:
+        return channels, size
+
+    def model_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        return mask
 
     def derived(self) -> dict:
         return {}
@@ -72,6 +81,15 @@ class LatentSpace:
             raise ConfigError(f"the autoencoder in {self.checkpoint} was trained on {ae.in_channels}x{ae.image_size}x"
                               f"{ae.image_size} images, but the data is {channels}x{image_size}x{image_size}")
         return ae.latent_channels, ae.latent_size
+
+    def pixel_shape(self, channels: int, size: int) -> tuple[int, int]:
+        ae = self.autoencoder
+        return ae.in_channels, ae.image_size
+
+    def model_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """A latent cell is regenerated if any pixel it covers is: the decoder spreads each cell over its pixels."""
+        factor = self.autoencoder.image_size // self.autoencoder.latent_size
+        return F.max_pool2d(mask.float(), factor) > 0
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:

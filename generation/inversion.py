@@ -26,12 +26,13 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> list[float]:
 @torch.no_grad()
 def invert(denoiser: Denoiser, images: torch.Tensor, source_prompts: list[str], settings: SamplerSettings,
            method: str = "negative_prompt") -> torch.Tensor:
-    """The inverted noise (N, C, H, W) of images (N, C, H, W) in [-1, 1] under their source prompts."""
+    """The inverted noise of images (N, C, H, W) in [-1, 1] under their source prompts, in the model's space
+    ((N, C, H, W), or the latents' shape in a latent run)."""
     check_inversion_method(method)
     scale = 1.0 if method == "negative_prompt" else None
     model_fn = prompt_model_fn(denoiser.model, denoiser.cache, source_prompts, settings, denoiser.device, guidance_scale=scale)
     with autocast(denoiser.device, denoiser.precision):
-        latents = ddim_invert(model_fn, images, denoiser.schedule, prediction_type=denoiser.prediction_type,
+        latents = ddim_invert(model_fn, denoiser.encode(images), denoiser.schedule, prediction_type=denoiser.prediction_type,
                               num_steps=settings.num_steps, spacing=settings.spacing)
     return latents[0].float()
 
@@ -43,12 +44,13 @@ def invert_and_regenerate(denoiser: Denoiser, images: torch.Tensor, source_promp
     """Invert images under source_prompts and regenerate under prompts (None: the source ones, a
     reconstruction). Returns (uint8 images, params with the reconstruction PSNR against the input)."""
     prompts = list(source_prompts) if prompts is None else prompts
+    settings = denoiser.chain_settings(settings)
     noise = invert(denoiser, images, source_prompts, settings, method)
     negative = source_prompts if method == "negative_prompt" else None
     model_fn = prompt_model_fn(denoiser.model, denoiser.cache, prompts, settings, denoiser.device, negative_prompts=negative)
     x = run_chain(model_fn, noise, denoiser.schedule, denoiser.prediction_type, settings, precision=denoiser.precision,
                   generator=torch.Generator(device=denoiser.device).manual_seed(seed))
-    out = to_uint8(x)
+    out = denoiser.to_uint8(x)
     params = {"method": method, "source_prompts": source_prompts, "prompts": prompts, "sampler": asdict(settings),
               "seed": seed, "model_calls": 2 * (settings.num_steps or denoiser.schedule.num_timesteps),
               "psnr_to_input": psnr(out, to_uint8(images))}

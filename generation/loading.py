@@ -42,10 +42,15 @@ class LoadedRun:
         """(channels, size) the model diffuses at: noise for sampling has this shape."""
         return self.cfg.derived.in_channels, self.cfg.derived.image_size
 
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """(channels, size) of its images: the same as shape in pixel space."""
+        return self.first_stage.pixel_shape(*self.shape)
+
     def denoiser(self, precision: str = "fp32") -> Denoiser:
         device = next(self.model.parameters()).device
-        shape = (self.cfg.derived.in_channels, self.cfg.derived.image_size)
-        return Denoiser(self.model, self.schedule, self.cfg.prediction_type, self.cache, shape, device, precision)
+        return Denoiser(self.model, self.schedule, self.cfg.prediction_type, self.cache, self.shape, device, precision,
+                        self.first_stage)
 
 
 def find_checkpoint(run: str | Path, checkpoint: str | None = None) -> Path:

@@ -19,13 +19,16 @@ import torch
 from diffusion.guidance import conditional_model_fn, guided_model_fn
 from diffusion.samplers import get_sampler
 from diffusion.schedules import Schedule
+from generation.first_stage import PixelSpace
 from training.embedding_cache import EmbeddingCache
 
 
 @dataclass
 class Denoiser:
     """A trained model ready to draw images: what the generation and editing functions take.
-    model: the network in eval mode; shape: (channels, image_size) of its images."""
+    model: the network in eval mode; shape: (channels, size) of what it diffuses (the images in pixel
+    space, the latents in a latent run); first_stage (generation/first_stage.py): the way between pixels
+    and that space. The functions take and return pixels, and run their chains in the model's space."""
 
     model: torch.nn.Module
     schedule: Schedule
@@ -34,6 +37,25 @@ class Denoiser:
     shape: tuple[int, int]
     device: torch.device = torch.device("cpu")
     precision: str = "fp32"
+    first_stage: object = field(default_factory=PixelSpace)
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """(channels, size) of the images it draws and the images the editing functions take."""
+        return self.first_stage.pixel_shape(*self.shape)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Images (N, C, H, W) in [-1, 1] -> x0 in the model's space."""
+        return self.first_stage.encode(images.float())
+
+    def to_uint8(self, x: torch.Tensor) -> torch.Tensor:
+        """What a chain returns (the model's space) -> images (N, C, H, W) uint8."""
+        return to_uint8(self.first_stage.decode(x.float()))
+
+    def chain_settings(self, settings: "SamplerSettings") -> "SamplerSettings":
+        """The settings as a chain in this space runs them: latents are not confined to [-1, 1], so clipping
+        the x0 estimate there is only right in pixel space."""
+        return settings if self.first_stage.bounded else dataclasses.replace(settings, clip_x0=False)
 
 
 @dataclass

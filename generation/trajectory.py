@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from diffusion.inpainting import renoise
 from diffusion.samplers import SamplerState
-from generation.sampling import Denoiser, SamplerSettings, fixed_noise, prompt_model_fn, run_chain, to_uint8
+from generation.sampling import Denoiser, SamplerSettings, fixed_noise, prompt_model_fn, run_chain
 from training.validate import ConfigError
 
 
@@ -61,7 +61,9 @@ class _Recorder:
 @torch.no_grad()
 def sample_with_trajectory(denoiser: Denoiser, prompts: list[str], settings: SamplerSettings, seed: int = 0
                            ) -> tuple[torch.Tensor, Trajectory]:
-    """(images (N, C, H, W) uint8, their trajectory): the same images as text-to-image in one batch."""
+    """(images (N, C, H, W) uint8, their trajectory): the same images as text-to-image in one batch. The
+    trajectory holds the chain's own states (latents in a latent run)."""
+    settings = denoiser.chain_settings(settings)
     noise = fixed_noise(len(prompts), *denoiser.shape, seed, denoiser.device)
     generator = torch.Generator(device=denoiser.device).manual_seed(seed)
     state = SamplerState()
@@ -70,7 +72,7 @@ def sample_with_trajectory(denoiser: Denoiser, prompts: list[str], settings: Sam
     x = run_chain(model_fn, noise, denoiser.schedule, denoiser.prediction_type, settings, precision=denoiser.precision,
                   generator=generator, callback=recorder, state=state)
     stacked = {key: torch.stack([row[key] for row in recorder.rows]) for key in recorder.rows[0]}
-    return to_uint8(x), Trajectory(list(prompts), seed, settings, **stacked)
+    return denoiser.to_uint8(x), Trajectory(list(prompts), seed, settings, **stacked)
 
 
 def save_trajectory(trajectory: Trajectory, path: str | Path, extra: dict | None = None) -> Path:
@@ -143,4 +145,4 @@ def rewind(denoiser: Denoiser, trajectory: Trajectory, step: int, prompt: str | 
               "index": index, "prompt": prompts[index], "original_prompt": trajectory.prompts[index],
               "seed": trajectory.seed if seed is None else seed, "sampler": asdict(settings),
               "steps_run": (settings.num_steps or denoiser.schedule.num_timesteps) - start}
-    return to_uint8(x[index : index + 1]), params
+    return denoiser.to_uint8(x[index : index + 1]), params

@@ -71,15 +71,15 @@ def preflight(cfg: DictConfig) -> None:
 
 def run_img2img(cfg, denoiser, settings):
     require(cfg, "image", "prompt")
-    image = load_image(cfg.image, denoiser.shape, denoiser.device)
+    image = load_image(cfg.image, denoiser.image_shape, denoiser.device)
     return img2img(denoiser, image, [cfg.prompt], settings, strength=cfg.strength, seed=cfg.seed)
 
 
 def run_inpaint(cfg, denoiser, settings):
     require(cfg, "image", "mask", "prompt")
     chosen = method(cfg)
-    image = load_image(cfg.image, denoiser.shape, denoiser.device)
-    mask = load_mask(cfg.mask, cfg.image, denoiser.shape[1], cfg.mask_invert, denoiser.device)
+    image = load_image(cfg.image, denoiser.image_shape, denoiser.device)
+    mask = load_mask(cfg.mask, cfg.image, denoiser.image_shape[1], cfg.mask_invert, denoiser.device)
     images, params = inpaint(denoiser, image, mask, [cfg.prompt], settings, method=chosen, jump_length=cfg.jump_length,
                              jump_n_sample=cfg.jump_n_sample, paste_back=cfg.paste_back, seed=cfg.seed)
     return images, {**params, "mask_invert": cfg.mask_invert}
@@ -88,7 +88,7 @@ def run_inpaint(cfg, denoiser, settings):
 def run_invert(cfg, denoiser, settings):
     require(cfg, "image", "source_prompt")
     chosen = method(cfg)
-    image = load_image(cfg.image, denoiser.shape, denoiser.device)
+    image = load_image(cfg.image, denoiser.image_shape, denoiser.device)
     prompts = None if cfg.prompt is None else [cfg.prompt]
     if cfg.cross_replace is None:
         return invert_and_regenerate(denoiser, image, [cfg.source_prompt], prompts, settings, method=chosen, seed=cfg.seed)
@@ -114,7 +114,7 @@ def run_attention(cfg, denoiser, settings):
     noise, negative, prompt = None, None, cfg.prompt
     if cfg.image is not None:
         require(cfg, "source_prompt")
-        image = load_image(cfg.image, denoiser.shape, denoiser.device)
+        image = load_image(cfg.image, denoiser.image_shape, denoiser.device)
         noise, negative, prompt = invert(denoiser, image, [cfg.source_prompt], settings), [cfg.source_prompt], cfg.source_prompt
     if prompt is None:
         require(cfg, "prompt")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 
-from generation.first_stage import PixelSpace
 from generation.loading import LoadedRun, load_run, sampler_settings
 from generation.sampling import SamplerSettings, observe_steps, to_uint8
 from studio import events
@@ -30,14 +29,16 @@ USER_ERRORS = (ConfigError, CheckpointError, ValueError)
 
 class Frames:
     """The step observer that emits a progress event with the predicted x0 every `every` steps and at the
-    last step; a batch is shown side by side in one frame."""
+    last step; a batch is shown side by side in one frame. decode: the run's first stage's, from the chain's
+    space to pixels (a latent run's previews are decoded latents)."""
 
-    def __init__(self, job: str, steps: int, every: int, emit, worker: str):
+    def __init__(self, job: str, steps: int, every: int, emit, worker: str, decode=lambda x0: x0):
         self.job, self.steps, self.every, self.emit, self.worker = job, steps, every, emit, worker
+        self.decode = decode
 
     def __call__(self, step: int, t: int, xt: torch.Tensor, x0: torch.Tensor) -> None:
         if self.every and (step % self.every == 0 or step == self.steps - 1):
-            strip = torch.cat(list(to_uint8(x0.float().clamp(-1, 1))), dim=-1)
+            strip = torch.cat(list(to_uint8(self.decode(x0.float()).clamp(-1, 1))), dim=-1)
             self.emit(events.progress(self.job, step, self.steps, int(t), encode_png(strip), self.worker))
 
 
@@ -53,10 +54,7 @@ class JobRunner:
     def loaded(self, run: str | Path, checkpoint: str | None) -> LoadedRun:
         key = (str(run), None if checkpoint is None else str(checkpoint))
         if key not in self._loaded:
-            loaded = load_run(run, checkpoint, "ema", self.device)
-            if not isinstance(loaded.first_stage, PixelSpace):
-                raise ConfigError(f"run={run} diffuses latents; the studio shows pixel-space runs only")
-            self._loaded[key] = loaded
+            self._loaded[key] = load_run(run, checkpoint, "ema", self.device)
         return self._loaded[key]
 
     def settings(self, loaded: LoadedRun, spec: JobSpec):
@@ -86,7 +84,7 @@ class JobRunner:
         loaded_at = time.perf_counter()
         entry = self.history.new_entry()
         steps = settings.num_steps or loaded.schedule.num_timesteps
-        with observe_steps(Frames(spec.id, steps, spec.progress_every, emit, self.worker)):
+        with observe_steps(Frames(spec.id, steps, spec.progress_every, emit, self.worker, loaded.first_stage.decode)):
             images, params = KINDS[spec.kind](self, spec, loaded, settings, self.history.folder(entry))
         done = time.perf_counter()
         steps = params.get("steps_run", steps)  # a branch or img2img runs only the end of the chain

@@ -49,7 +49,7 @@ def branch(runner, spec, loaded, settings, folder):
 
 def _input(spec, loaded, runner):
     need(spec, "image")
-    return image_tensor(decode_image(spec.image), loaded.shape, runner.device)
+    return image_tensor(decode_image(spec.image), loaded.image_shape, runner.device)
 
 
 def img2img_job(runner, spec, loaded, settings, folder):
@@ -64,8 +64,8 @@ def inpaint_job(runner, spec, loaded, settings, folder):
     method = spec.method or "blend"
     check_inpaint_method(method)
     picture, drawn = decode_image(spec.image), decode_image(spec.mask, "mask")
-    image = image_tensor(picture, loaded.shape, runner.device)
-    mask = mask_tensor(drawn, picture, loaded.shape[1], runner.device)
+    image = image_tensor(picture, loaded.image_shape, runner.device)
+    mask = mask_tensor(drawn, picture, loaded.image_shape[1], runner.device)
     out, params = inpaint(loaded.denoiser(runner.precision), image, mask, [spec.prompt], settings, method=method, seed=spec.seed)
     shown = [out[0].cpu(), to_uint8(image[0]).cpu(), (mask[0].to(torch.uint8) * 255).cpu()]
     return shown, {**params, "images": ["result", "input", "mask"]}
@@ -104,13 +104,15 @@ def compare(runner, spec, loaded, settings, folder):
     """The same prompt, seed and sampler settings on this checkpoint and another (of this run or another)."""
     need(spec, "prompt")
     other = runner.loaded(spec.other_run or runner.run, spec.other_checkpoint)
-    if tuple(other.shape) != tuple(loaded.shape):
-        raise ConfigError(f"cannot compare: {loaded.checkpoint} makes {loaded.shape} images, {other.checkpoint} {other.shape}")
+    if tuple(other.image_shape) != tuple(loaded.image_shape):
+        raise ConfigError(f"cannot compare: {loaded.checkpoint} makes {loaded.image_shape} images, {other.checkpoint} "
+                          f"{other.image_shape}")
     images = []
     for run in (loaded, other):
         noise = fixed_noise(1, *run.shape, spec.seed, runner.device)
         images.append(sample_images(run.model, run.schedule, run.cfg.prediction_type, run.cache, [spec.prompt], settings,
-                                    noise, generator=torch.Generator(device=runner.device).manual_seed(spec.seed)).cpu())
+                                    noise, generator=torch.Generator(device=runner.device).manual_seed(spec.seed),
+                                    first_stage=run.first_stage).cpu())
     return torch.cat(images), {"checkpoints": [str(loaded.checkpoint), str(other.checkpoint)], "sampler": asdict(settings)}
 
 

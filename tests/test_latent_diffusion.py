@@ -1,7 +1,11 @@
 """Latent diffusion end to end: a tiny autoencoder, a diffusion run on its cached latents, and every
 consumer (previews, sample.py, evaluate's generate) decoding back to pixels."""
+import base64
+import io
 import os
 import shutil
+
+import numpy as np
 
 import pytest
 import torch
@@ -13,7 +17,12 @@ import train as train_script
 import training.latent_cache as latent_cache
 from data.shapes import load_shapes
 from generation.first_stage import LatentSpace, load_autoencoder
-from generation.loading import load_run
+from generation.attention_maps import generate_with_maps, prompt_to_prompt
+from generation.editing import img2img, inpaint
+from generation.inversion import invert, invert_and_regenerate
+from generation.loading import load_run, sampler_settings
+from generation.sampling import fixed_noise, sample_images, to_uint8
+from generation.trajectory import load_trajectory, rewind, sample_with_trajectory, save_trajectory
 from tests.test_train_autoencoder import TINY_AE, run_autoencoder
 from tests.training_harness import ROOT, TINY, compose_train, run_train
 from training.checkpoint import CheckpointError, checkpoint_dirs
@@ -176,3 +185,87 @@ def test_the_digits_latent_experiments_compose():
     assert ldm.name == "ldm_digits" and ldm.first_stage._target_.endswith("load_autoencoder")
     assert ldm.data.evaluator == "digits" and ldm.max_steps == 2000
     validate_model(ldm.model, 8, 4)  # the U-Net on ae_digits's 4x8x8 latents
+
+
+# --- editing and the studio on a latent run: pixels in, pixels out, chains on the latents ---
+
+PROMPT = "a small red circle in the top left"
+
+
+def _latent_denoiser(runs):
+    _, diffusion, _ = runs
+    loaded = load_run(diffusion)
+    settings = sampler_settings(loaded.cfg, loaded.schedule.num_timesteps, num_steps=5)
+    return loaded, loaded.denoiser(), settings
+
+
+def _text_to_image(loaded, settings, seed, prompts=(PROMPT,)):
+    return sample_images(loaded.model, loaded.schedule, loaded.cfg.prediction_type, loaded.cache, list(prompts), settings,
+                         fixed_noise(len(prompts), *loaded.shape, seed, "cpu"), generator=torch.Generator().manual_seed(seed),
+                         first_stage=loaded.first_stage)
+
+
+def test_the_editing_functions_take_and_give_pixels_on_a_latent_run(runs):
+    loaded, denoiser, settings = _latent_denoiser(runs)
+    assert denoiser.shape == (4, 4) and denoiser.image_shape == (3, 8) == loaded.image_shape
+    image = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    expected = _text_to_image(loaded, settings, seed=5)
+    # strength 1 and an all-white mask are text-to-image: the same chain on the same latent noise, decoded
+    full, params = img2img(denoiser, image, [PROMPT], settings, strength=1.0, seed=5)
+    assert torch.equal(full, expected) and params["sampler"]["clip_x0"] is False  # latents are never clipped
+    half, _ = img2img(denoiser, image, [PROMPT], settings, strength=0.4, seed=5)
+    assert half.shape == (1, 3, 8, 8) and half.dtype == torch.uint8 and not torch.equal(half, expected)
+    everywhere, _ = inpaint(denoiser, image, torch.ones(1, 1, 8, 8, dtype=torch.bool), [PROMPT], settings, seed=5)
+    assert torch.equal(everywhere, expected)
+    # outside the mask the input pixels come back exactly, though the chain ran on the latent grid
+    left = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    left[..., :3] = True
+    for method in ("blend", "repaint"):
+        out, _ = inpaint(denoiser, image, left, [PROMPT], settings, method=method, jump_length=2, jump_n_sample=2, seed=5)
+        assert torch.equal(out[..., 3:], to_uint8(image)[..., 3:])
+    # the mask on the latent grid: a cell is regenerated if any of its pixels is (f = 2 here)
+    assert loaded.first_stage.model_mask(left)[0, 0, 0].tolist() == [True, True, False, False]
+    noise = invert(denoiser, image, [PROMPT], settings)
+    assert noise.shape == (1, 4, 4, 4)
+    reconstruction, params = invert_and_regenerate(denoiser, image, [PROMPT], None, settings)
+    assert reconstruction.shape == (1, 3, 8, 8) and 0 < params["psnr_to_input"][0] < 100
+    images, maps, per_res = generate_with_maps(denoiser, [PROMPT], settings, seed=5)
+    assert torch.equal(images, expected) and maps.shape[-2:] == (8, 8) and maps.shape[0] == 1
+    edited, _ = prompt_to_prompt(denoiser, [PROMPT], ["a small blue circle in the top left"], settings, seed=5)
+    assert edited.shape == (1, 3, 8, 8)
+
+
+def test_a_latent_trajectory_decodes_and_rewinds_to_the_same_image(runs, tmp_path):
+    loaded, denoiser, settings = _latent_denoiser(runs)
+    prompts = [PROMPT, "a large blue square"]
+    images, trajectory = sample_with_trajectory(denoiser, prompts, settings, seed=5)
+    assert torch.equal(images, _text_to_image(loaded, settings, 5, prompts))
+    assert images.shape == (2, 3, 8, 8) and trajectory.x.shape == (5, 2, 4, 4, 4)
+    saved, _ = load_trajectory(save_trajectory(trajectory, tmp_path / "trajectory"))
+    again, params = rewind(denoiser, saved, 2, index=1)
+    assert torch.equal(again, images[1:2]) and params["sampler"]["clip_x0"] is False
+
+
+def test_the_studio_runs_jobs_on_a_latent_run(runs):
+    from studio.jobs import JobRunner
+    from studio.spec import JobSpec
+    from tests.studio.tiny_run import pixels, png_b64
+
+    _, diffusion, _ = runs
+    loaded, _, settings = _latent_denoiser(runs)
+    runner = JobRunner(diffusion, device="cpu")
+    frames = []
+    final = runner.run_job(JobSpec(kind="generate", prompt=PROMPT, num_steps=5, seed=5, progress_every=2), frames.append)
+    assert final["event"] == "result", final
+    assert np.array_equal(pixels(runner.history.folder(final["entry"]) / "000.png"),
+                          _text_to_image(loaded, settings, 5)[0].permute(1, 2, 0).numpy())
+    preview = Image.open(io.BytesIO(base64.b64decode(frames[0]["image"])))
+    assert preview.size == (8, 8)  # the decoded x0, not the 4x4 latent
+    picture = np.zeros((8, 8, 3), dtype=np.uint8)
+    picture[2:5, 2:5] = (255, 0, 0)
+    mask = np.zeros((8, 8), dtype=np.uint8)
+    mask[:, :3] = 255
+    final = runner.run_job(JobSpec(kind="inpaint", prompt=PROMPT, image=png_b64(picture), mask=png_b64(mask),
+                                   num_steps=5, seed=5), lambda event: None)
+    assert final["event"] == "result", final
+    assert np.array_equal(pixels(runner.history.folder(final["entry"]) / "000.png")[:, 3:], picture[:, 3:])
