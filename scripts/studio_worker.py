@@ -4,9 +4,12 @@
 
 Start any number, on any machine that sees the run folder at the same path: each job goes to one worker,
 and a job whose worker dies is taken over by another after claim_timeout seconds (studio/queues/redis_streams.py).
+SIGTERM (or Ctrl-C) drains a worker: it finishes and acknowledges the job in hand, then exits with status 0;
+a second signal stops it at once (the job is then taken over by another worker, as after a crash).
 """
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -27,11 +30,19 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "scripts"
 def work(cfg: DictConfig) -> None:
     runner = JobRunner(cfg.run, cfg.device, cfg.precision)
     worker = RedisWorker(cfg.queue, runner, cfg.name, cfg.claim_timeout)
-    print(f"studio worker {worker.name}: serving {cfg.run} from {cfg.queue}", flush=True)
-    try:
-        worker.serve()
-    except KeyboardInterrupt:
+
+    def drain(signum, frame):
+        print(f"studio worker {worker.name}: {signal.Signals(signum).name} received, finishing the job in hand "
+              f"(again to stop at once)", flush=True)
         worker.stop()
+        for each in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(each, signal.SIG_DFL)
+
+    signal.signal(signal.SIGTERM, drain)
+    signal.signal(signal.SIGINT, drain)
+    print(f"studio worker {worker.name}: serving {cfg.run} from {cfg.queue}", flush=True)
+    worker.serve()
+    print(f"studio worker {worker.name}: stopped", flush=True)
 
 
 @hydra.main(version_base="1.3", config_path="../configs/scripts", config_name="studio_worker")

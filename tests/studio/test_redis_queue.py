@@ -80,3 +80,18 @@ def test_a_job_whose_worker_is_killed_mid_job_is_finished_by_the_other(workers, 
     assert rest[-1]["event"] == "result" and rest[-1]["worker"] != first["worker"]
     assert [e["step"] for e in rest if e["event"] == "progress" and e["worker"] == rest[-1]["worker"]][0] == 0  # rerun from the start
     assert settles_to_no_pending(queue)
+
+
+def test_sigterm_lets_a_worker_finish_its_job_then_exit(workers, queue):
+    alive = {name: process for name, process in workers.items() if process.poll() is None}
+    spec = JobSpec(kind="generate", prompt="a large blue square", num_steps=50, batch=16, seed=2)
+    stream = queue.submit(spec, timeout=120)
+    first = next(stream)
+    assert first["event"] == "progress" and first["worker"] in alive
+    worker = alive[first["worker"]]
+    os.kill(worker.pid, signal.SIGTERM)
+    rest = list(stream)
+    assert rest[-1]["event"] == "result" and rest[-1]["worker"] == first["worker"]  # the job in hand is finished
+    assert worker.wait(timeout=30) == 0  # then the worker leaves, cleanly
+    assert "SIGTERM received" in worker.stdout.read()
+    assert settles_to_no_pending(queue)
