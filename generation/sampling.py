@@ -53,9 +53,8 @@ class Denoiser:
         return to_uint8(self.first_stage.decode(x.float()))
 
     def chain_settings(self, settings: "SamplerSettings") -> "SamplerSettings":
-        """The settings as a chain in this space runs them: latents are not confined to [-1, 1], so clipping
-        the x0 estimate there is only right in pixel space."""
-        return settings if self.first_stage.bounded else dataclasses.replace(settings, clip_x0=False)
+        """The settings as its chains run them (generation.sampling.chain_settings)."""
+        return chain_settings(settings, self.first_stage)
 
 
 @dataclass
@@ -82,6 +81,12 @@ class SamplerSettings:
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float -> [0, 255] uint8."""
     return ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def chain_settings(settings: SamplerSettings, first_stage) -> SamplerSettings:
+    """The settings as a chain in the first stage's space runs them: latents are not confined to [-1, 1], so
+    clipping the x0 estimate there is only right in pixel space."""
+    return settings if first_stage.bounded else dataclasses.replace(settings, clip_x0=False)
 
 
 def autocast(device: torch.device, precision: str):
@@ -159,9 +164,8 @@ def sample_images(model, schedule: Schedule, prediction_type: str, cache: Embedd
     """prompts (N) and noise (N, c, h, w) -> images (N, C, H, W) uint8. `model` should be in eval mode.
     `first_stage` (generation/first_stage.py) decodes what the sampler returns to pixels; None = pixel space."""
     cache.add(prompts)  # encode all new prompts at once, not batch by batch
-    # Latents are not confined to [-1, 1]: clipping the x0 estimate there is only right in pixel space.
-    if first_stage is not None and not first_stage.bounded:
-        settings = dataclasses.replace(settings, clip_x0=False)
+    if first_stage is not None:
+        settings = chain_settings(settings, first_stage)
     out = []
     for start in range(0, len(prompts), batch_size):
         model_fn = prompt_model_fn(model, cache, prompts[start : start + batch_size], settings, noise.device)
