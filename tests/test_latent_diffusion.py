@@ -269,3 +269,19 @@ def test_the_studio_runs_jobs_on_a_latent_run(runs):
                                    num_steps=5, seed=5), lambda event: None)
     assert final["event"] == "result", final
     assert np.array_equal(pixels(runner.history.folder(final["entry"]) / "000.png")[:, 3:], picture[:, 3:])
+
+
+def test_the_studio_page_shows_a_latent_trajectory_as_pixels(runs):
+    pytest.importorskip("gradio")
+    from studio.history import History
+    from studio.ui.common import Studio
+    from studio.ui.generate_tab import strip
+
+    _, diffusion, _ = runs
+    loaded, denoiser, settings = _latent_denoiser(runs)
+    studio = Studio(None, History(diffusion), diffusion, "ddim", 5, 2.0, 50)
+    images, trajectory = sample_with_trajectory(denoiser, [PROMPT], settings, seed=5)
+    last = studio.first_stage.decode(trajectory.x0[-1])  # the slider's last predicted x0, decoded
+    assert last.shape == (1, 3, 8, 8)
+    assert torch.equal(to_uint8(last.clamp(-1, 1)), images)  # DDIM's last x0 is the image
+    assert strip(last).mode == "RGB"

@@ -7,6 +7,7 @@ Images are enlarged (nearest) for display only: the saved results keep the model
 from __future__ import annotations
 
 import base64
+import functools
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,12 @@ import numpy as np
 from PIL import Image
 
 from diffusion.samplers import SAMPLERS
+from generation.first_stage import load_recorded_first_stage
 from studio.codec import MAX_UPLOAD_BYTES, decode_image, encode_png
 from studio.history import History
 from studio.spec import JobSpec
 from training.checkpoint import checkpoint_dirs
+from training.resume import load_config
 from training.validate import ConfigError
 
 DISPLAY = 256  # pixels a shown image is enlarged to
@@ -41,6 +44,12 @@ class Studio:
 
     def checkpoints(self) -> list[str]:
         return [p.name for p in checkpoint_dirs(self.run)]
+
+    @functools.cached_property
+    def first_stage(self):
+        """The run's first stage on the CPU, to show a trajectory's states as pixels (a latent run's are latents;
+        the page may run beside a Redis queue, without the model)."""
+        return load_recorded_first_stage(load_config(checkpoint_dirs(self.run)[-1]), self.run, "cpu")
 
     @property
     def samplers(self) -> list[str]:

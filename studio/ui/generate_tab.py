@@ -87,7 +87,8 @@ def build(studio: Studio) -> dict:
             return gr.skip(), gr.skip()
         chain = trajectory(entry)
         step = min(max(int(step), 0), len(chain) - 1)
-        return strip(chain.x[step]), strip(chain.x0[step])
+        decode = studio.first_stage.decode
+        return strip(decode(chain.x[step])), strip(decode(chain.x0[step]))
 
     def branch(entry, step, prompt, seed):
         if not entry:
