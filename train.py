@@ -41,7 +41,8 @@ from training.run_dir import on_rank_zero, resolve_run_dir
 from generation.sampling import SamplerSettings, autocast
 from training.signals import StopRequest
 from schemas.command_line import exit_if_invalid
-from training.validate import ConfigError, check_precision, check_resume_argument, select_device, validate_config
+from training.validate import (ConfigError, check_precision, check_resume_argument, native_bf16, resolve_precision,
+                               select_device, validate_config)
 
 log = logging.getLogger("train")  # console and <run>/train.log (configs/hydra/job_logging/train.yaml)
 OmegaConf.register_new_resolver("run_dir", resolve_run_dir, use_cache=True)
@@ -115,7 +116,11 @@ def setup(cfg: DictConfig, validate=validate_config, resume_keys=COMPATIBLE_KEYS
     dist = ddp.setup_distributed(device)
     device = ddp.local_device(device, dist.local_rank)
     validate(cfg, dist.world_size)
+    cfg.precision = resolve_precision(cfg.precision, device)  # auto -> what this machine runs fastest
     check_precision(cfg.precision, device)
+    if cfg.precision == "bf16" and not native_bf16(device) and dist.is_main:
+        log.warning(f"precision=bf16 on a {device.type} without native bf16: it is emulated, and a step can be ~10x "
+                    f"slower than fp32; precision=auto picks fp32 here")
     own_dir = Path(HydraConfig.get().runtime.output_dir)
     run_dir = ddp.broadcast_from_main(own_dir, dist)  # every rank uses rank 0's folder
     if run_dir != own_dir:
@@ -137,7 +142,7 @@ def train(cfg: DictConfig) -> None:
     if dist.is_main:
         remove_partial_checkpoints(run_dir)
         log.info(f"run {run_dir}  model {model.num_parameters():,} parameters  data {len(parts.data)} images  "
-                 f"{len(parts.cache)} captions cached  device {device}  world {dist.world_size}" +
+                 f"{len(parts.cache)} captions cached  device {device}  precision {cfg.precision}  world {dist.world_size}" +
                  (f"  resumed at step {step}" if resume_from else ""))
     if cfg.compile != "none":
         enable_compile_cache(cfg.cache_dir)

@@ -22,7 +22,8 @@ from training.checkpoint import WEIGHTS, CheckpointError, checkpoint_dirs
 from training.resume import load_config, load_network
 from generation.first_stage import PixelSpace, load_recorded_first_stage
 from generation.sampling import Denoiser, SamplerSettings
-from training.validate import ConfigError, check_precision, instantiate_or_explain, select_device, validate_sampler
+from training.validate import (ConfigError, check_precision, instantiate_or_explain, resolve_precision, select_device,
+                               validate_sampler)
 
 SAMPLER_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sampler"
 
@@ -105,8 +106,9 @@ def sampler_settings(run_cfg: DictConfig, num_timesteps: int, **overrides) -> Sa
 
 def load_for_sampling(cfg: DictConfig) -> tuple[LoadedRun, SamplerSettings, torch.device]:
     """What scripts/sample.py and scripts/evaluate.py share: the device, the run's model, and the run's
-    sampler settings with the command line's overrides."""
+    sampler settings with the command line's overrides. `cfg.precision` auto is resolved in place."""
     device = select_device(cfg.device)
+    cfg.precision = resolve_precision(cfg.precision, device)
     check_precision(cfg.precision, device)
     run = load_run(cfg.run, cfg.checkpoint, cfg.weights, device)
     settings = sampler_settings(run.cfg, run.schedule.num_timesteps, sampler=cfg.sampler, num_steps=cfg.num_steps,

@@ -22,7 +22,7 @@ from studio.history import History
 from studio.kinds import KINDS
 from studio.spec import JobSpec
 from training.checkpoint import CheckpointError
-from training.validate import ConfigError, select_device
+from training.validate import ConfigError, resolve_precision, select_device
 
 USER_ERRORS = (ConfigError, CheckpointError, ValueError)
 
@@ -46,8 +46,9 @@ class JobRunner:
     """Runs JobSpecs against one run folder. device: auto | cpu | cuda ...; worker: the name in events."""
 
     def __init__(self, run: str | Path, device: str = "auto", precision: str = "fp32", worker: str = "local"):
-        self.run, self.precision, self.worker = Path(run), precision, worker
+        self.run, self.worker = Path(run), worker
         self.device = select_device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.history = History(self.run)
         self._loaded: dict[tuple[str, str | None], LoadedRun] = {}
 

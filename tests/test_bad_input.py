@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from tests.training_harness import ROOT, TINY, compose_train, run_train
 from train import train
 from training.checkpoint import checkpoint_dirs
-from training.validate import ConfigError, check_precision, preflight
+from training.validate import ConfigError, check_precision, native_bf16, preflight, resolve_precision
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -18,7 +18,7 @@ from training.validate import ConfigError, check_precision, preflight
     (["model.attention_resolutions=[16]"], r"attention_resolutions \[16\] are not feature-map sizes of a 8x8 input; valid sizes: \[8, 4\]"),
     (["schedule.name=cosin"], "schedule.name=cosin: expected one of linear, cosine, scaled_linear, sigmoid"),
     (["sampler.name=euler"], r"sampler.name=euler: expected ddim \(to change sampler: sampler=ddim\|ddpm\|dpm_solver_pp_2m\)"),
-    (["precision=fp8"], "precision=fp8: expected one of fp32, bf16, fp16"),
+    (["precision=fp8"], "precision=fp8: expected one of auto, fp32, bf16, fp16"),
     (["prediction_type=noise"], "prediction_type=noise: expected one of eps, x0, v"),
     (["p_uncond=1.5"], r"p_uncond=1.5: expected a number in \[0, 1\]"),
     (["p_uncond=-0.1"], r"p_uncond=-0.1: expected a number in \[0, 1\]"),
@@ -80,6 +80,24 @@ def test_fp16_and_bf16_need_a_device_that_has_them():
         check_precision("fp16", torch.device("cpu"))
     with pytest.raises(ConfigError, match="bf16 autocast is not supported on mps"):
         check_precision("bf16", torch.device("mps"))
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    for avx512_bf16, amx, expected in ((False, False, "fp32"), (True, False, "bf16"), (False, True, "bf16")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+        assert native_bf16(cpu) == (expected == "bf16")
+        assert resolve_precision("auto", cpu) == expected
+    assert resolve_precision("auto", torch.device("mps")) == "fp32"
+
+
+def test_a_run_logs_the_precision_auto_chose(in_tmp, cache_dir, caplog):
+    caplog.set_level("INFO", logger="train")
+    run_train(["name=auto_precision", "max_steps=1", "precision=auto"], cache_dir)
+    expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
+    assert f"device cpu  precision {expected}  world 1" in caplog.text
 
 
 def test_preflight_accepts_good_choices_and_multirun_lists():

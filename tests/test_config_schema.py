@@ -156,7 +156,7 @@ def test_every_key_rejects_wrong_values_in_one_line():
     (["p_uncond=1.5"], "p_uncond=1.5: expected a number in [0, 1]"),
     (["weight_decay=abc"], "weight_decay=abc: expected a number >= 0"),
     (["grad_clip=abc"], "grad_clip=abc: expected a number >= 0"),
-    (["precision=fp8"], "precision=fp8: expected one of fp32, bf16, fp16"),
+    (["precision=fp8"], "precision=fp8: expected one of auto, fp32, bf16, fp16"),
     (["sampler.guidance_scale=abc"], "sampler.guidance_scale=abc: expected a number >= 0"),
     (["text_encoder.max_length=-1"], "text_encoder.max_length=-1: expected a positive integer"),
     (["data.dataset.num_images=abc"], "data.dataset.num_images=abc: expected a positive integer"),

@@ -186,7 +186,8 @@ def test_the_page_streams_frames_and_the_result_from_a_redis_worker(studio_brows
         context.close()
 
 
-def test_every_request_the_pages_made_stayed_on_localhost():
+def test_every_request_the_pages_made_stayed_on_localhost(studio_browser):
+    """Reads what the tests above recorded; needs the browser they ran in (skipped with them)."""
     assert len(REQUESTS) > 20
     hosts = {urlparse(url).hostname for url in REQUESTS if not url.startswith(("data:", "blob:"))}
     assert hosts == {"127.0.0.1"}, hosts
