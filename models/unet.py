@@ -11,6 +11,8 @@ The text enters by `context_injection`:
     add_pooled        a pooled text vector (B, context_dim) projected and added to the time embedding
     both              the two together
 `context=None` (and `pooled=None`) is the unconditional path: no text reaches the network.
+`context_refiner_layers` > 0 puts a small trainable transformer (models/context_refiner.py) between the
+frozen encoder's tokens and every cross-attention layer; the pooled vector stays the encoder's.
 `positional_embedding` adds a fixed 2D sine-cosine embedding to the tokens of every spatial transformer
 (parameter-free), which lets cross-attention bind position words to places quickly.
 Nothing depends on the spatial size except where attention sits, which is given as feature-map sizes of
@@ -24,6 +26,7 @@ from torch import nn
 
 from models.attention import SpatialTransformer
 from models.blocks import Downsample, ResBlock, Upsample, zero_init
+from models.context_refiner import ContextRefiner
 from models.embeddings import TimestepEmbedding
 
 CONTEXT_INJECTIONS = ("cross_attention", "add_pooled", "both")
@@ -62,6 +65,8 @@ class UNet(nn.Module):
         dropout: float = 0.0,
         norm_groups: int = 32,
         positional_embedding: bool = False,
+        context_refiner_layers: int = 0,
+        context_refiner_dim: int = 128,
     ):
         super().__init__()
         cross_attention = _check_text_args(cross_attention, context_injection, context_dim)
@@ -74,6 +79,11 @@ class UNet(nn.Module):
         self.time_embed = TimestepEmbedding(base_channels, emb_dim)
         self.pooled_proj = nn.Linear(context_dim, emb_dim) if self.add_pooled else None
         has_attention = self_attention or cross_attention
+        self.context_refiner = None
+        if cross_attention and context_refiner_layers:
+            self.context_refiner = ContextRefiner(context_dim, context_refiner_dim, context_refiner_layers,
+                                                  max(1, context_refiner_dim // attention_head_dim))
+            context_dim = context_refiner_dim
 
         def layer(c_in, c_out, level):
             res = ResBlock(c_in, c_out, emb_dim, dropout, norm_groups)
@@ -117,6 +127,8 @@ class UNet(nn.Module):
         if self.add_pooled and pooled is not None:
             emb = emb + self.pooled_proj(pooled)
         emb = F.silu(emb)
+        if self.context_refiner is not None and context is not None:
+            context = self.context_refiner(context, context_mask)
         h = self.conv_in(xt)
         skips = [h]
         for module in self.down:

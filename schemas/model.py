@@ -29,3 +29,5 @@ class UNetConfig:
     dropout: float = in_range(0, 1, high_open=True)
     norm_groups: int = positive()
     positional_embedding: bool = MISSING
+    context_refiner_layers: int = at_least(0)      # 0: the encoder's tokens go to cross-attention as they are
+    context_refiner_dim: int = positive()
