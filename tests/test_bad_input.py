@@ -74,6 +74,21 @@ def test_resume_of_a_foreign_run_is_refused(in_tmp, cache_dir):
         train(cfg)
 
 
+def test_a_run_saved_before_a_model_argument_existed_resumes_at_its_default(in_tmp, cache_dir):
+    """Checkpoints written before model.context_refiner_layers existed lack the key: at the constructor's
+    default (0) the network is the same and the run resumes; at another value it is refused."""
+    run = run_train(["name=older", "max_steps=2", "ckpt_every=1"], cache_dir)
+    for checkpoint in (run / "checkpoints").iterdir():
+        config = OmegaConf.load(checkpoint / "config.yaml")
+        del config.model["context_refiner_layers"]
+        OmegaConf.save(config, checkpoint / "config.yaml")
+    cfg = compose_train(["name=older", f"resume={run}", "max_steps=3", "model.context_refiner_layers=1"], cache_dir)
+    with pytest.raises(ConfigError, match=r"model.context_refiner_layers \(None -> 1\)"):
+        train(cfg)
+    train(compose_train(["name=older", f"resume={run}", "max_steps=3"], cache_dir))
+    assert checkpoint_dirs(run)[-1].name == "step_00000003"
+
+
 def test_fp16_and_bf16_need_a_device_that_has_them():
     check_precision("bf16", torch.device("cpu"))
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):

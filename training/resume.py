@@ -7,9 +7,12 @@ them makes a resumed run bitwise identical to an uninterrupted one on CPU.
 """
 from __future__ import annotations
 
+import inspect
 import random
 from pathlib import Path
 
+import hydra.errors
+import hydra.utils
 import numpy as np
 import torch
 from omegaconf import OmegaConf
@@ -65,7 +68,24 @@ def differing_keys(saved, current, keys=COMPATIBLE_KEYS) -> list[str]:
         return flat({k: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, k)}), resolve=True)["v"]
                      for k in keys})
     a, b = sections(saved), sections(current)
-    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and not _added_at_its_default(saved, current, k))
+
+
+def _added_at_its_default(saved, current, key: str) -> bool:
+    """Whether `key` is a constructor argument added to the code after `saved` was written (so the saved
+    config lacks it), and the current config sets it to the constructor's default: the run's network is
+    then the one the saved run built, e.g. model.context_refiner_layers=0 for a run from before the refiner."""
+    parent, _, name = key.rpartition(".")
+    if OmegaConf.select(saved, key, default="<absent>") != "<absent>" or not parent:
+        return False
+    target = OmegaConf.select(current, f"{parent}._target_")
+    if not isinstance(target, str):
+        return False
+    try:
+        default = inspect.signature(hydra.utils.get_object(target)).parameters[name].default
+    except (ImportError, KeyError, ValueError, AttributeError, hydra.errors.InstantiationException):
+        return False
+    return default is not inspect.Parameter.empty and OmegaConf.select(current, key) == default
 
 
 def check_compatible(saved, current, what: str, keys=COMPATIBLE_KEYS) -> None:
