@@ -105,12 +105,12 @@ def test_multirun_puts_each_experiment_in_its_own_run_folder(in_tmp, cache_dir):
         assert checkpoint_dirs(run)[-1].name == "step_00000001"
 
 
-@pytest.mark.parametrize("experiment, injection, attention, steps", [
-    ("xa_cos", "both", [8], 1875),                       # the default since 2026-12-01
-    ("cross_only_cos", "cross_attention", [16, 8], 2500),  # the default until 2026-11-23, kept as the ablation
-    ("xa_compose", "cross_attention", [16, 8], 2500),      # the network its compose figures were measured with
+@pytest.mark.parametrize("experiment, network, steps", [
+    ("xa_cos", (True, "both", [8]), 1875),                         # the default since 2026-12-01
+    ("cross_only_cos", (False, "cross_attention", [16, 8]), 2500),  # the default until 2026-11-23, kept as the ablation
+    ("xa_compose", (True, "cross_attention", [16, 8]), 2500),       # the network its compose figures were measured with
 ])
-def test_the_default_and_its_pinned_ablations_compose_to_their_networks(in_tmp, cache_dir, experiment, injection, attention, steps):
+def test_the_default_and_its_pinned_ablations_compose_to_their_networks(in_tmp, cache_dir, experiment, network, steps):
     cfg = compose_train([f"+experiment={experiment}"], cache_dir, base=[])
-    assert (cfg.model.context_injection, list(cfg.model.attention_resolutions), cfg.max_steps) == (injection, attention, steps)
-    assert cfg.model.self_attention == (experiment != "cross_only_cos")
+    m = cfg.model
+    assert ((m.self_attention, m.context_injection, list(m.attention_resolutions)), cfg.max_steps) == (network, steps)
