@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 from data.shapes import DEFAULT_HELD_OUT, combinations, prompt
-from evaluation.shapes_reader import judge, score
+from evaluation.shapes_reader import judge, read_shape, score
 
 BLACK = 32  # a background is black when every channel's median is below this (of 255)
 
@@ -50,4 +50,18 @@ def evaluate_shapes(generate: Callable[[list[str]], torch.Tensor], held_out=DEFA
         images = generate([prompt(**c) for c in targets])
         results.update({f"{split}/{k}": v for k, v in score_images(images, targets).items()})
         results[f"{split}/count"] = len(targets)
+        results[f"{split}/misses"] = misses(images, targets)
     return results
+
+
+def misses(images: torch.Tensor, targets: list[dict]) -> list[str]:
+    """One line per image that does not count as correct: its prompt and what was read back, e.g.
+    "a small blue triangle in the left -> unreadable" or "... -> green circle small top left"."""
+    lines = []
+    for image, target in zip(images, targets):
+        if black_background(image) and all(judge(image, target).values()):
+            continue
+        reading = read_shape(image)
+        read = "unreadable" if reading is None else " ".join(reading[k] for k in ("colour", "shape", "size", "position"))
+        lines.append(f"{prompt(**target)} -> {read}" + ("" if black_background(image) else " (background not black)"))
+    return lines

@@ -49,7 +49,8 @@ class Outputs:
             generate = make_generate(p.ema.model, p.schedule, cfg.prediction_type, p.cache, self.settings,
                                      p.shape, cfg.seed, self.device, cfg.precision, first_stage=p.first_stage)
             results = evaluate(cfg.data.evaluator, generate, cfg.data.dataset, cfg.cache_dir, cfg.eval_samples)
-            self.logger.scalars({f"eval/{k}": v for k, v in results.items() if not k.endswith("count")}, step)
+            numbers = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not k.endswith("count")}
+            self.logger.scalars({f"eval/{k}": v for k, v in numbers.items()}, step)
             write_results(self.run_dir, step, results, cfg.eval_samples, self.settings.tag())
             log.info(f"eval step {step}: {summary(results)}")
         ddp.barrier(self.dist)

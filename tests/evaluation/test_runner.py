@@ -32,6 +32,22 @@ def test_a_perfect_model_scores_one_on_every_split():
     assert "held_in/all=1" in summary(results)
 
 
+def test_the_misses_name_each_wrong_prompt_and_what_was_read():
+    paint = _painter()
+    swapped = {"a small blue triangle in the left": "a small magenta triangle in the left",
+               "a large green square in the top": "a large green circle in the top"}
+
+    def generate(prompts):  # the perfect painter, except for two held-out prompts
+        return paint([swapped.get(p, p) for p in prompts])
+
+    results = evaluate("shapes", generate, OmegaConf.create({}), None)
+    assert results["held_in/misses"] == []
+    assert sorted(results["held_out/misses"]) == [
+        "a large green square in the top -> green circle large top",
+        "a small blue triangle in the left -> magenta triangle small left"]
+    assert results["held_out/all"] == pytest.approx(52 / 54)
+
+
 def test_reduced_evaluation_covers_both_splits_evenly():
     results = evaluate("shapes", _painter(), OmegaConf.create({}), None, num_samples=20)
     assert results["held_in/count"] == 10 and results["held_out/count"] == 10
