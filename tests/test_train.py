@@ -106,7 +106,7 @@ def test_multirun_puts_each_experiment_in_its_own_run_folder(in_tmp, cache_dir):
 
 
 @pytest.mark.parametrize("experiment, network, steps", [
-    ("xa_cos", (True, "both", [8]), 1875),                         # the default since 2026-12-01
+    ("xa_cos", (True, "both", [8]), 2500),                         # the default since 2026-12-01 (2 500 steps since 12-02)
     ("cross_only_cos", (False, "cross_attention", [16, 8]), 2500),  # the default until 2026-11-23, kept as the ablation
     ("xa_compose", (True, "cross_attention", [16, 8]), 2500),       # the network its compose figures were measured with
 ])
