@@ -47,6 +47,7 @@ class TrainConfig:
     grad_accum: int = positive()
     lr: float = positive()
     weight_decay: float = at_least(0)
+    adam_beta2: float = in_range(0, 1, high_open=True)
     warmup_steps: int = at_least(0)
     min_lr_ratio: float = in_range(0, 1)
     max_steps: int = positive()

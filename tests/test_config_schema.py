@@ -155,6 +155,7 @@ def test_every_key_rejects_wrong_values_in_one_line():
     (["p_uncond=abc"], "p_uncond=abc: expected a number in [0, 1]"),
     (["p_uncond=1.5"], "p_uncond=1.5: expected a number in [0, 1]"),
     (["weight_decay=abc"], "weight_decay=abc: expected a number >= 0"),
+    (["adam_beta2=1"], "adam_beta2=1: expected a number in [0, 1)"),
     (["grad_clip=abc"], "grad_clip=abc: expected a number >= 0"),
     (["precision=fp8"], "precision=fp8: expected one of auto, fp32, bf16, fp16"),
     (["sampler.guidance_scale=abc"], "sampler.guidance_scale=abc: expected a number >= 0"),

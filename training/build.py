@@ -71,7 +71,8 @@ def build(cfg: DictConfig, device: torch.device, dist: ddp.Distributed) -> Parts
     model = instantiate_or_explain(cfg.model, "model", in_channels=channels, image_size=size,
                                    context_dim=cache.encoder.dim).to(device)
     # One fused kernel for the whole update instead of a dozen foreach passes over the parameters.
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, cfg.adam_beta2),
+                                  weight_decay=cfg.weight_decay, fused=True)
     schedule = instantiate_or_explain(cfg.schedule, "schedule")
     return Parts(
         data, cache, model, EMA(model, cfg.ema_decay, cfg.ema_warmup), optimizer,
