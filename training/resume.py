@@ -137,8 +137,15 @@ def restore(path: Path, *, model, ema, optimizer, lr_scheduler, scaler) -> tuple
     load_network(model, path / "model.safetensors")
     load_network(ema.model, path / "ema.safetensors")
     state = load_state(path / "state.pt")
+    # The checkpoint brings Adam's moments and the step count; the hyper-parameters (lr, betas, weight decay)
+    # are this command line's, so that `lr=` or `adam_beta2=` given on resume take effect.
+    settings = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    base_lrs = list(lr_scheduler.base_lrs)
     optimizer.load_state_dict(state["optimizer"])
     lr_scheduler.load_state_dict(state["lr_scheduler"])
+    lr_scheduler.base_lrs = base_lrs
+    for group, setting, base_lr, factor in zip(optimizer.param_groups, settings, base_lrs, lr_scheduler.lr_lambdas):
+        group.update(setting, lr=base_lr * factor(lr_scheduler.last_epoch))
     scaler.load_state_dict(state["scaler"])
     set_rng_states(state["rng"])
     return state["step"], state["position"], state.get("skipped_steps", 0)
