@@ -88,7 +88,8 @@ def train_step(train_model, parts, cfg, step, position, dist, tracker):
         with train_model.no_sync() if accumulate_only else contextlib.nullcontext():
             with autocast(batch.x0.device, cfg.precision):
                 losses = training_losses(train_model, schedule, batch.x0, batch.t, batch.eps, cfg.prediction_type,
-                                         cfg.min_snr_gamma, **cond)
+                                         cfg.min_snr_gamma, batch.self_cond if parts.model.self_condition else None,
+                                         parts.first_stage.bounded, **cond)
             scaler.scale(losses.mean() / cfg.grad_accum).backward()
         tracker.add(losses, batch.t)
     return apply_gradients(parts.model, optimizer, scaler, cfg.grad_clip, cfg.precision)

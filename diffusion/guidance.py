@@ -4,6 +4,11 @@ guided = uncond + w (cond - uncond)   in the network's own output space (eps, x0
 Guidance rescale (Lin et al. 2023, sec. 3.4, eq. 15-16) matches the per-sample standard deviation of the
 guided output to the conditional one, then mixes: phi * guided * std(cond) / std(guided) + (1 - phi) guided.
 It counters the over-exposure that large w causes, most visibly with zero-terminal-SNR schedules.
+
+Both wrappers take an optional third argument, the x0 estimate of the previous step, and pass it to a
+self-conditioned network (models/unet.py `self_condition`) as x_self_cond; they are then marked
+`self_conditioned`, which is how the samplers know to give it (diffusion/samplers.py model_output).
+Under guidance both branches read the same (guided) estimate.
 """
 from __future__ import annotations
 
@@ -39,8 +44,9 @@ def guided_model_fn(
     """
     kwargs = {name: _stack(cond.get(name), uncond.get(name), name) for name in set(cond) | set(uncond)}
 
-    def model_fn(xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        out_cond, out_uncond = model(torch.cat([xt, xt]), torch.cat([t, t]), **kwargs).chunk(2)
+    def model_fn(xt: torch.Tensor, t: torch.Tensor, previous_x0: torch.Tensor | None = None) -> torch.Tensor:
+        extra = {} if previous_x0 is None else {"x_self_cond": torch.cat([previous_x0, previous_x0])}
+        out_cond, out_uncond = model(torch.cat([xt, xt]), torch.cat([t, t]), **kwargs, **extra).chunk(2)
         guided = out_uncond + guidance_scale * (out_cond - out_uncond)
         if guidance_rescale > 0:
             dims = tuple(range(1, guided.ndim))
@@ -48,9 +54,19 @@ def guided_model_fn(
             guided = guidance_rescale * rescaled + (1 - guidance_rescale) * guided
         return guided
 
+    model_fn.self_conditioned = is_self_conditioned(model)
     return model_fn
 
 
 def conditional_model_fn(model: Callable[..., torch.Tensor], cond: dict[str, torch.Tensor | None]):
     """A model_fn(x_t, t) that runs the model on its condition alone (no guidance, half the work)."""
-    return lambda xt, t: model(xt, t, **cond)
+    def model_fn(xt: torch.Tensor, t: torch.Tensor, previous_x0: torch.Tensor | None = None) -> torch.Tensor:
+        return model(xt, t, **cond, **({} if previous_x0 is None else {"x_self_cond": previous_x0}))
+
+    model_fn.self_conditioned = is_self_conditioned(model)
+    return model_fn
+
+
+def is_self_conditioned(model) -> bool:
+    """Whether the network reads its previous x0 estimate (a U-Net built with self_condition)."""
+    return bool(getattr(model, "self_condition", False))

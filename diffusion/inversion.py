@@ -23,6 +23,7 @@ import math
 import torch
 
 from diffusion.forward import to_x0_eps
+from diffusion.samplers import model_output
 from diffusion.schedules import Schedule
 from diffusion.timesteps import sampling_timesteps
 
@@ -40,10 +41,11 @@ def ddim_invert(model_fn, x0: torch.Tensor, schedule: Schedule, *, prediction_ty
     timesteps = sampling_timesteps(schedule.num_timesteps, num_steps, spacing).tolist()
     alpha_bar = [float(schedule.alpha_bar[t]) for t in timesteps] + [1.0]
     latents = {num_steps: x0}
-    x = x0
+    x, x0_pred = x0, None
     for i in range(num_steps - 1, stop - 1, -1):
         t = torch.full((x.shape[0],), timesteps[i], device=x.device, dtype=torch.long)
-        _, eps = to_x0_eps(schedule, model_fn(x, t).to(x.dtype), x, t, prediction_type)
+        # a self-conditioned network reads the estimate of the call before (none at the first)
+        _, eps = to_x0_eps(schedule, model_output(model_fn, x, t, x0_pred).to(x.dtype), x, t, prediction_type)
         x0_pred = (x - math.sqrt(1 - alpha_bar[i + 1]) * eps) / math.sqrt(alpha_bar[i + 1])
         x = math.sqrt(alpha_bar[i]) * x0_pred + math.sqrt(1 - alpha_bar[i]) * eps
         latents[i] = x

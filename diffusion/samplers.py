@@ -14,9 +14,10 @@ The editing features run a part of that same chain, so every sampler also takes
 - start / stop: run steps start .. stop - 1 of the num_steps (x is then x_t at the start step's timestep;
   the result is x at the stop step's timestep, the clean image when stop is None). img2img starts late,
   RePaint runs one step at a time, a rewind continues from a saved step.
-- state: a SamplerState that the sampler reads and updates in place: what a multistep sampler carries
-  from one step to the next (DPM-Solver++'s previous x0 and h). A caller that keeps it, and the
-  generator's RNG state, can continue a chain exactly where it stopped.
+- state: a SamplerState that the sampler reads and updates in place: what it carries from one step to
+  the next (the previous step's x0, which a self-conditioned network reads and DPM-Solver++ extrapolates
+  with, and DPM-Solver++'s h). A caller that keeps it, and the generator's RNG state, can continue a
+  chain exactly where it stopped.
 - step_hook(step, alpha_bar_next, x_next) -> x_next: called after every step with the new x at the next
   noise level (alpha_bar 1 after the last step); inpainting uses it to paste the known pixels back in.
 """
@@ -41,7 +42,8 @@ StepHook = Callable[[int, float, torch.Tensor], torch.Tensor]
 class SamplerState:
     """What a sampler carries between steps besides x (the generator carries the rest).
 
-    previous_x0: (B, C, H, W) x0 predicted at the step before, or None before the first step
+    previous_x0: (B, C, H, W) x0 predicted at the step before, or None before the first step (every sampler
+                 records it; a model_fn marked `self_conditioned` receives it, diffusion/guidance.py)
     previous_h:  that step's lambda increment (DPM-Solver++ (2M)), or None
     """
 
@@ -74,9 +76,16 @@ def _hook(step_hook: StepHook | None, step: int, alpha_bar_next: float, x: torch
     return x if step_hook is None else step_hook(step, alpha_bar_next, x)
 
 
-def _denoise(model_fn, schedule, x, t, prediction_type, clip_x0):
+def model_output(model_fn: ModelFn, x: torch.Tensor, t: torch.Tensor, previous_x0: torch.Tensor | None) -> torch.Tensor:
+    """model_fn(x_t, t), with the previous step's x0 estimate as well for a self-conditioned network."""
+    if getattr(model_fn, "self_conditioned", False):
+        return model_fn(x, t, previous_x0)
+    return model_fn(x, t)
+
+
+def _denoise(model_fn, schedule, x, t, prediction_type, clip_x0, state: SamplerState):
     t_batch = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
-    output = model_fn(x, t_batch).to(x.dtype)
+    output = model_output(model_fn, x, t_batch, state.previous_x0).to(x.dtype)
     return to_x0_eps(schedule, output, x, t_batch, prediction_type, clip_x0)
 
 
@@ -90,14 +99,16 @@ def ddim(
     """DDIM (Song et al. 2021, eq. 12): x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - sigma^2) eps + sigma z,
     sigma = eta * sqrt((1 - ab_prev) / (1 - ab)) * sqrt(1 - ab / ab_prev). eta = 0 is deterministic;
     eta = 1 is DDPM ancestral sampling with the fixed-small variance on the same timesteps."""
+    state = SamplerState() if state is None else state
     for step, (t, ab, ab_prev) in _run_steps(_steps(schedule, num_steps, spacing), start, stop):
-        x0, eps = _denoise(model_fn, schedule, x, t, prediction_type, clip_x0)
+        x0, eps = _denoise(model_fn, schedule, x, t, prediction_type, clip_x0, state)
         if callback is not None:
             callback(step, t, x, x0)
         sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
         x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * eps
         if sigma > 0:
             x = x + sigma * _randn_like(x, generator)
+        state.previous_x0 = x0
         x = _hook(step_hook, step, ab_prev, x)
     return x
 
@@ -115,9 +126,10 @@ def ddpm(
     With num_steps < T the chain is respaced (Nichol & Dhariwal 2021, sec. 4): beta_t = 1 - ab / ab_prev."""
     if variance not in ("fixed_small", "fixed_large"):
         raise ValueError(f"unknown DDPM variance {variance!r}; valid choices: fixed_small, fixed_large")
+    state = SamplerState() if state is None else state
     steps = _steps(schedule, num_steps, spacing)
     for step, (t, ab, ab_prev) in _run_steps(steps, start, stop):
-        x0, _ = _denoise(model_fn, schedule, x, t, prediction_type, clip_x0)
+        x0, _ = _denoise(model_fn, schedule, x, t, prediction_type, clip_x0, state)
         if callback is not None:
             callback(step, t, x, x0)
         alpha, beta = ab / ab_prev, 1 - ab / ab_prev
@@ -125,6 +137,7 @@ def ddpm(
         if step < len(steps) - 1:
             var = beta * (1 - ab_prev) / (1 - ab) if variance == "fixed_small" else beta
             x = x + math.sqrt(var) * _randn_like(x, generator)
+        state.previous_x0 = x0
         x = _hook(step_hook, step, ab_prev, x)
     return x
 
@@ -147,7 +160,7 @@ def dpm_solver_pp_2m(
     state = SamplerState() if state is None else state
     steps = _steps(schedule, num_steps, spacing)
     for step, (t, ab, ab_next) in _run_steps(steps, start, stop):
-        x0, _ = _denoise(model_fn, schedule, x, t, prediction_type, clip_x0)
+        x0, _ = _denoise(model_fn, schedule, x, t, prediction_type, clip_x0, state)
         if callback is not None:
             callback(step, t, x, x0)
         if step == len(steps) - 1:
@@ -157,7 +170,7 @@ def dpm_solver_pp_2m(
             alpha_next, sigma_next = math.sqrt(ab_next), math.sqrt(1 - ab_next)
             h = math.log(alpha_next / sigma_next) - math.log(alpha / sigma) if alpha > 0 else math.inf
             d = x0
-            if state.previous_x0 is not None and math.isfinite(state.previous_h):
+            if state.previous_x0 is not None and state.previous_h is not None and math.isfinite(state.previous_h):
                 r = state.previous_h / h
                 d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * state.previous_x0
             exp_neg_h = alpha * sigma_next / (sigma * alpha_next)

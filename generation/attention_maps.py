@@ -46,10 +46,11 @@ class StepCounter:
 
     def __init__(self, model_fn):
         self.model_fn, self.step = model_fn, -1
+        self.self_conditioned = getattr(model_fn, "self_conditioned", False)
 
-    def __call__(self, xt, t):
+    def __call__(self, xt, t, *previous_x0):
         self.step += 1
-        return self.model_fn(xt, t)
+        return self.model_fn(xt, t, *previous_x0)
 
 
 class MapRecorder:

@@ -15,6 +15,9 @@ The text enters by `context_injection`:
 frozen encoder's tokens and every cross-attention layer; the pooled vector stays the encoder's.
 `positional_embedding` adds a fixed 2D sine-cosine embedding to the tokens of every spatial transformer
 (parameter-free), which lets cross-attention bind position words to places quickly.
+`self_condition` (Chen et al. 2022, "Analog Bits", sec. 3.2) gives the network a second input, its own
+previous estimate of x0 (B, in_channels, H, W), concatenated with x_t before conv_in; `x_self_cond=None`
+stands for "no estimate yet" and is zeros, as in training's first pass (diffusion/losses.py).
 Nothing depends on the spatial size except where attention sits, which is given as feature-map sizes of
 an `image_size` input; the network runs on any size divisible by its total downsampling.
 """
@@ -46,7 +49,8 @@ class _Layer(nn.Module):
 
 class UNet(nn.Module):
     """forward(xt (B, in_channels, H, W), t (B,), context (B, L, context_dim) | None,
-    context_mask (B, L) | None, pooled (B, context_dim) | None) -> (B, out_channels, H, W)."""
+    context_mask (B, L) | None, pooled (B, context_dim) | None, x_self_cond (B, in_channels, H, W) | None)
+    -> (B, out_channels, H, W). x_self_cond is only accepted by a self-conditioned network."""
 
     def __init__(
         self,
@@ -67,6 +71,7 @@ class UNet(nn.Module):
         positional_embedding: bool = False,
         context_refiner_layers: int = 0,
         context_refiner_dim: int = 128,
+        self_condition: bool = False,
     ):
         super().__init__()
         cross_attention = _check_text_args(cross_attention, context_injection, context_dim)
@@ -92,7 +97,8 @@ class UNet(nn.Module):
                                       context_dim if cross_attention else None, norm_groups, positional_embedding) if wants else None
             return _Layer(res, attn)
 
-        self.conv_in = nn.Conv2d(in_channels, base_channels, 3, padding=1)
+        self.self_condition = self_condition
+        self.conv_in = nn.Conv2d(in_channels * (2 if self_condition else 1), base_channels, 3, padding=1)
         self.down, skips, ch = nn.ModuleList(), [base_channels], base_channels
         for level, width in enumerate(widths):
             for _ in range(num_res_blocks):
@@ -120,7 +126,7 @@ class UNet(nn.Module):
         """The ResBlock (+ attention) layers: the repeated units that regional compilation compiles."""
         return [m for m in self.modules() if isinstance(m, _Layer)]
 
-    def forward(self, xt, t, context=None, context_mask=None, pooled=None):
+    def forward(self, xt, t, context=None, context_mask=None, pooled=None, x_self_cond=None):
         if xt.shape[-1] % self.downsampling or xt.shape[-2] % self.downsampling:
             raise ValueError(f"image size {tuple(xt.shape[-2:])} is not divisible by the U-Net's downsampling {self.downsampling}")
         emb = self.time_embed(t)
@@ -129,6 +135,10 @@ class UNet(nn.Module):
         emb = F.silu(emb)
         if self.context_refiner is not None and context is not None:
             context = self.context_refiner(context, context_mask)
+        if self.self_condition:
+            xt = torch.cat([xt, torch.zeros_like(xt) if x_self_cond is None else x_self_cond.to(xt.dtype)], dim=1)
+        elif x_self_cond is not None:
+            raise ValueError("x_self_cond was given to a U-Net built without self_condition")
         h = self.conv_in(xt)
         skips = [h]
         for module in self.down:

@@ -38,9 +38,9 @@ def _stop_after(monkeypatch, stop_step):
     monkeypatch.setattr(signals.StopRequest, "requested", property(requested))
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_resumed_training_is_bitwise_identical_to_uninterrupted(in_tmp, cache_dir, monkeypatch, precision):
-    common = [f"precision={precision}", "model.dropout=0.1", "p_uncond=0.3", "ckpt_every=100", "max_steps=6"]
+@pytest.mark.parametrize("precision, extra", [("fp32", []), ("bf16", []), ("fp32", ["model.self_condition=true"])])
+def test_resumed_training_is_bitwise_identical_to_uninterrupted(in_tmp, cache_dir, monkeypatch, precision, extra):
+    common = [f"precision={precision}", "model.dropout=0.1", "p_uncond=0.3", "ckpt_every=100", "max_steps=6", *extra]
     straight = run_train(["name=straight", *common], cache_dir)
     with monkeypatch.context() as m:
         _stop_after(m, 3)
@@ -53,6 +53,7 @@ def test_resumed_training_is_bitwise_identical_to_uninterrupted(in_tmp, cache_di
     for weights in ("model.safetensors", "ema.safetensors"):
         x, y = load_file(a / weights), load_file(b / weights)
         assert all(torch.equal(x[k], y[k]) for k in x), weights
+        assert x["conv_in.weight"].shape[1] == (6 if extra else 3)  # self-conditioning's second input is there
     sa, sb = load_state(a / "state.pt"), load_state(b / "state.pt")
     assert sa["position"] == sb["position"] == 6 * 8
     for k, v in sa["optimizer"]["state"].items():

@@ -46,6 +46,7 @@ class MicroBatch:
     rows: torch.Tensor  # (b,) long, rows of the embedding cache (the null row where the caption was dropped)
     t: torch.Tensor  # (b,) long timesteps
     eps: torch.Tensor  # (b, C, H, W) standard normal noise
+    self_cond: torch.Tensor  # (b,) bool: samples whose loss pass gets the network's own x0 estimate (self-conditioning)
 
 
 class BatchStream:
@@ -81,6 +82,7 @@ class BatchStream:
                      "drop": torch.rand(batch_size, generator=g, device=self.device) < self.p_uncond,
                      "t": sample_timesteps(batch_size, self.num_timesteps, g, self.device, **self.timestep_sampling),
                      "eps": torch.randn(shape, generator=g, device=self.device)}
+            draws["self_cond"] = torch.rand(batch_size, generator=g, device=self.device) < 0.5  # drawn last: the others stay as before
             self._draws = ((step, batch_size), draws)
         return self._draws[1]
 
@@ -94,4 +96,4 @@ class BatchStream:
         rows = self.rows[self.offsets[index] + (draws["pick"] * self.counts[index]).long()]
         rows = torch.where(draws["drop"], torch.full_like(rows, self.null_row), rows)
         x0 = self.images[index].float() / 127.5 - 1.0 if self.images.dtype == torch.uint8 else self.images[index]
-        return MicroBatch(x0, rows, draws["t"], draws["eps"])
+        return MicroBatch(x0, rows, draws["t"], draws["eps"], draws["self_cond"])

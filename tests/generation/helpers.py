@@ -39,8 +39,8 @@ class WordEncoder:
         return TextEmbedding(context, mask, pooled)
 
 
-def tiny_denoiser(prediction_type: str = "v", seed: int = 0) -> Denoiser:
-    return Denoiser(tiny_unet(seed), get_schedule("cosine", 100), prediction_type, EmbeddingCache(WordEncoder()), (3, 8))
+def tiny_denoiser(prediction_type: str = "v", seed: int = 0, **unet) -> Denoiser:
+    return Denoiser(tiny_unet(seed, **unet), get_schedule("cosine", 100), prediction_type, EmbeddingCache(WordEncoder()), (3, 8))
 
 
 def settings(sampler: str = "ddim", num_steps: int = 6, guidance_scale: float = 2.0, **options) -> SamplerSettings:
