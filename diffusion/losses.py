@@ -10,7 +10,7 @@ network first runs without gradient on x_t with no estimate (zeros), and its x0 
 becomes the second input of the pass the loss is taken on; the other samples get zeros. At sampling
 time the x0 of the previous step takes that place (diffusion/samplers.py), so the network learns both
 to start a chain and to refine its own estimate. The first pass runs on the selected samples only
-(half the batch on average: about a sixth more compute per step).
+(half the batch on average).
 """
 from __future__ import annotations
 
