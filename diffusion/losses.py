@@ -10,7 +10,9 @@ network first runs without gradient on x_t with no estimate (zeros), and its x0 
 becomes the second input of the pass the loss is taken on; the other samples get zeros. At sampling
 time the x0 of the previous step takes that place (diffusion/samplers.py), so the network learns both
 to start a chain and to refine its own estimate. The first pass runs on the selected samples only
-(half the batch on average).
+(half the batch on average), which costs one host sync (nonzero) per micro-batch and a batch size that varies
+from step to step: with `compile=blocks` (dynamic=False) each new size is one more graph, so that pairing
+recompiles for its first steps; eager, the default, is unaffected.
 """
 from __future__ import annotations
 
