@@ -106,13 +106,14 @@ def test_multirun_puts_each_experiment_in_its_own_run_folder(in_tmp, cache_dir):
         assert checkpoint_dirs(run)[-1].name == "step_00000001"
 
 
-@pytest.mark.parametrize("experiment, network, steps", [
-    ("xa_cos", (True, "both", [8], 8), 1875),                         # the default (8 groups, 1 875 steps since 12-03)
-    ("cross_only_cos", (False, "cross_attention", [16, 8], 32), 2500),  # the default until 2026-11-23, kept as the ablation
-    ("xa_compose", (True, "cross_attention", [16, 8], 32), 2500),       # the network its compose figures were measured with
+@pytest.mark.parametrize("experiment, network, steps, guidance", [
+    ("xa_cos", (True, "both", [8], 8), 1875, 1.5),                         # the default (guidance 1.5 since 12-03)
+    ("cross_only_cos", (False, "cross_attention", [16, 8], 32), 2500, 2.0),  # the default until 2026-11-23, kept as the ablation
+    ("xa_compose", (True, "cross_attention", [16, 8], 32), 2500, 2.0),       # the network its compose figures were measured with
 ])
-def test_the_default_and_its_pinned_ablations_compose_to_their_networks(in_tmp, cache_dir, experiment, network, steps):
+def test_the_default_and_its_pinned_ablations_compose_to_their_recipes(in_tmp, cache_dir, experiment, network, steps,
+                                                                      guidance):
     cfg = compose_train([f"+experiment={experiment}"], cache_dir, base=[])
     m = cfg.model
     got = (m.self_attention, m.context_injection, list(m.attention_resolutions), m.norm_groups)
-    assert (got, cfg.max_steps) == (network, steps)
+    assert (got, cfg.max_steps, cfg.sampler.guidance_scale) == (network, steps, guidance)
