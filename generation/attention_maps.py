@@ -24,7 +24,7 @@ from dataclasses import asdict
 import torch
 import torch.nn.functional as F
 
-from generation.sampling import Denoiser, SamplerSettings, fixed_noise, prompt_model_fn, run_chain
+from generation.sampling import Denoiser, SamplerSettings, fixed_noise, run_chain
 from models.attention import CrossAttention, attention, attention_probabilities
 
 
@@ -93,8 +93,7 @@ def generate_with_maps(denoiser: Denoiser, prompts: list[str], settings: Sampler
     at the images' size (a latent cell's weight covers its pixels)."""
     settings = denoiser.chain_settings(settings)
     noise = fixed_noise(len(prompts), *denoiser.shape, seed, denoiser.device) if noise is None else noise
-    counter = StepCounter(prompt_model_fn(denoiser.model, denoiser.cache, prompts, settings, denoiser.device,
-                                          negative_prompts=negative_prompts))
+    counter = StepCounter(denoiser.model_fn(prompts, settings, negative_prompts=negative_prompts))
     recorder = MapRecorder(counter, len(prompts), steps)
     with processors(denoiser.model, recorder):
         x = run_chain(counter, noise, denoiser.schedule, denoiser.prediction_type, settings,
@@ -153,8 +152,7 @@ def prompt_to_prompt(denoiser: Denoiser, source_prompts: list[str], prompts: lis
     noise = fixed_noise(n, *denoiser.shape, seed, denoiser.device) if noise is None else noise
     pairs = [token_map(token_names(denoiser, s), token_names(denoiser, t)) for s, t in zip(source_prompts, prompts)]
     negatives = None if negative_prompts is None else [*negative_prompts, *negative_prompts]
-    counter = StepCounter(prompt_model_fn(denoiser.model, denoiser.cache, [*source_prompts, *prompts], settings,
-                                          denoiser.device, negative_prompts=negatives))
+    counter = StepCounter(denoiser.model_fn([*source_prompts, *prompts], settings, negative_prompts=negatives))
     num_steps = settings.num_steps or denoiser.schedule.num_timesteps
     inject_steps = round(cross_replace * num_steps)
     with processors(denoiser.model, PromptToPrompt(counter, pairs, inject_steps)):

@@ -15,7 +15,7 @@ import torch
 from diffusion.img2img import img2img as img2img_chain
 from diffusion.inpainting import blend, paste_back as paste, repaint, repaint_schedule
 from diffusion.timesteps import sampling_timesteps
-from generation.sampling import Denoiser, SamplerSettings, autocast, bound_sampler, fixed_noise, prompt_model_fn, to_uint8
+from generation.sampling import Denoiser, SamplerSettings, autocast, bound_sampler, fixed_noise, to_uint8
 
 INPAINT_METHODS = ("blend", "repaint")
 
@@ -38,7 +38,7 @@ def img2img(denoiser: Denoiser, images: torch.Tensor, prompts: list[str], settin
     settings = denoiser.chain_settings(settings)
     sampler, num_steps, generator = _sampler_args(denoiser, settings, seed)
     noise = fixed_noise(len(images), *denoiser.shape, seed, denoiser.device)
-    model_fn = prompt_model_fn(denoiser.model, denoiser.cache, prompts, settings, denoiser.device)
+    model_fn = denoiser.model_fn(prompts, settings)
     with autocast(denoiser.device, denoiser.precision):
         x, start = img2img_chain(sampler, model_fn, denoiser.encode(images), noise, denoiser.schedule, strength=strength,
                                  num_steps=num_steps, spacing=settings.spacing, generator=generator)
@@ -65,7 +65,7 @@ def inpaint(denoiser: Denoiser, images: torch.Tensor, mask: torch.Tensor, prompt
     settings = denoiser.chain_settings(settings)
     sampler, num_steps, generator = _sampler_args(denoiser, settings, seed)
     noise = fixed_noise(len(images), *denoiser.shape, seed, denoiser.device)
-    model_fn = prompt_model_fn(denoiser.model, denoiser.cache, prompts, settings, denoiser.device)
+    model_fn = denoiser.model_fn(prompts, settings)
     kwargs = dict(num_steps=num_steps, spacing=settings.spacing, generator=generator,
                   blend_generator=torch.Generator().manual_seed(seed + 1))
     with autocast(denoiser.device, denoiser.precision):

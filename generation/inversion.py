@@ -14,7 +14,7 @@ from dataclasses import asdict
 import torch
 
 from diffusion.inversion import ddim_invert, check_inversion_method
-from generation.sampling import Denoiser, SamplerSettings, autocast, prompt_model_fn, run_chain, to_uint8
+from generation.sampling import Denoiser, SamplerSettings, autocast, run_chain, to_uint8
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> list[float]:
@@ -30,7 +30,7 @@ def invert(denoiser: Denoiser, images: torch.Tensor, source_prompts: list[str], 
     ((N, C, H, W), or the latents' shape in a latent run)."""
     check_inversion_method(method)
     scale = 1.0 if method == "negative_prompt" else None
-    model_fn = prompt_model_fn(denoiser.model, denoiser.cache, source_prompts, settings, denoiser.device, guidance_scale=scale)
+    model_fn = denoiser.model_fn(source_prompts, settings, guidance_scale=scale)
     with autocast(denoiser.device, denoiser.precision):
         latents = ddim_invert(model_fn, denoiser.encode(images), denoiser.schedule, prediction_type=denoiser.prediction_type,
                               num_steps=settings.num_steps, spacing=settings.spacing)
@@ -47,7 +47,7 @@ def invert_and_regenerate(denoiser: Denoiser, images: torch.Tensor, source_promp
     settings = denoiser.chain_settings(settings)
     noise = invert(denoiser, images, source_prompts, settings, method)
     negative = source_prompts if method == "negative_prompt" else None
-    model_fn = prompt_model_fn(denoiser.model, denoiser.cache, prompts, settings, denoiser.device, negative_prompts=negative)
+    model_fn = denoiser.model_fn(prompts, settings, negative_prompts=negative)
     x = run_chain(model_fn, noise, denoiser.schedule, denoiser.prediction_type, settings, precision=denoiser.precision,
                   generator=torch.Generator(device=denoiser.device).manual_seed(seed))
     out = denoiser.to_uint8(x)

@@ -112,7 +112,8 @@ def load_for_sampling(cfg: DictConfig) -> tuple[LoadedRun, SamplerSettings, torc
     check_precision(cfg.precision, device)
     run = load_run(cfg.run, cfg.checkpoint, cfg.weights, device)
     settings = sampler_settings(run.cfg, run.schedule.num_timesteps, sampler=cfg.sampler, num_steps=cfg.num_steps,
-                                guidance_scale=cfg.guidance_scale, guidance_rescale=cfg.guidance_rescale)
+                                guidance_scale=cfg.guidance_scale, guidance_rescale=cfg.guidance_rescale,
+                                guidance_interval=cfg.guidance_interval)
     return run, settings, device
 
 

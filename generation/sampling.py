@@ -52,6 +52,11 @@ class Denoiser:
         """What a chain returns (the model's space) -> images (N, C, H, W) uint8."""
         return to_uint8(self.first_stage.decode(x.float()))
 
+    def model_fn(self, prompts: list[str], settings: "SamplerSettings", **kwargs):
+        """prompt_model_fn for this model: its cache, device and schedule (kwargs: negative_prompts, guidance_scale)."""
+        return prompt_model_fn(self.model, self.cache, prompts, settings, self.device,
+                               num_timesteps=self.schedule.num_timesteps, **kwargs)
+
     def chain_settings(self, settings: "SamplerSettings") -> "SamplerSettings":
         """The settings as its chains run them (generation.sampling.chain_settings)."""
         return chain_settings(settings, self.first_stage)
@@ -67,15 +72,26 @@ class SamplerSettings:
     clip_x0: bool = True
     guidance_scale: float = 2.0
     guidance_rescale: float = 0.0
+    guidance_interval: tuple[float, float] = (0.0, 1.0)  # guided where low <= t / T <= high
     options: dict = field(default_factory=dict)  # sampler-specific: eta (ddim), variance (ddpm)
 
+    def __post_init__(self):
+        self.guidance_interval = tuple(self.guidance_interval)  # a config's list
+
+    @property
+    def interval_is_full(self) -> bool:
+        return self.guidance_interval[0] <= 0 and self.guidance_interval[1] >= 1
+
     def tag(self) -> str:
-        """A short name for file names, e.g. ddim50_g2."""
-        return f"{self.name}{self.num_steps or 'all'}_g{self.guidance_scale:g}"
+        """A short name for file names, e.g. ddim50_g2, or ddim50_g2_i0.2-0.8 with a guidance interval."""
+        low, high = self.guidance_interval
+        return f"{self.name}{self.num_steps or 'all'}_g{self.guidance_scale:g}" + ("" if self.interval_is_full else f"_i{low:g}-{high:g}")
 
     def describe(self) -> str:
-        """For messages, e.g. "ddim, 50 steps, guidance 2"."""
-        return f"{self.name}, {self.num_steps or 'all'} steps, guidance {self.guidance_scale:g}"
+        """For messages, e.g. "ddim, 50 steps, guidance 2" (", over t/T in [0.2, 0.8]" with an interval)."""
+        low, high = self.guidance_interval
+        return (f"{self.name}, {self.num_steps or 'all'} steps, guidance {self.guidance_scale:g}"
+                + ("" if self.interval_is_full else f" over t/T in [{low:g}, {high:g}]"))
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -95,11 +111,12 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
-def prompt_model_fn(model, cache: EmbeddingCache, prompts: list[str], settings: SamplerSettings, device,
-                    negative_prompts: list[str] | None = None, guidance_scale: float | None = None):
+def prompt_model_fn(model, cache: EmbeddingCache, prompts: list[str], settings: SamplerSettings, device, *,
+                    num_timesteps: int, negative_prompts: list[str] | None = None, guidance_scale: float | None = None):
     """The model_fn(x_t, t) a sampler calls for these prompts: classifier-free guidance at the settings'
     scale (or `guidance_scale`) against the empty prompt, or against negative_prompts where given (one per
-    prompt); the conditional model alone at scale 1."""
+    prompt), over the settings' guidance interval of the schedule's num_timesteps; the conditional model
+    alone at scale 1."""
     scale = settings.guidance_scale if guidance_scale is None else guidance_scale
     cond = {k: v.to(device) for k, v in cache.embed(prompts).as_model_kwargs().items()}
     if scale == 1.0:
@@ -109,7 +126,9 @@ def prompt_model_fn(model, cache: EmbeddingCache, prompts: list[str], settings: 
     else:
         uncond = cache.embed(negative_prompts).as_model_kwargs()
     uncond = {k: v.to(device) for k, v in uncond.items()}
-    return guided_model_fn(model, cond, uncond, scale, settings.guidance_rescale)
+    low, high = settings.guidance_interval
+    interval = None if settings.interval_is_full else (low * num_timesteps, high * num_timesteps)
+    return guided_model_fn(model, cond, uncond, scale, settings.guidance_rescale, interval)
 
 
 # Watching a chain (the studio's live previews) cuts across every generation function; a context variable
@@ -168,7 +187,8 @@ def sample_images(model, schedule: Schedule, prediction_type: str, cache: Embedd
         settings = chain_settings(settings, first_stage)
     out = []
     for start in range(0, len(prompts), batch_size):
-        model_fn = prompt_model_fn(model, cache, prompts[start : start + batch_size], settings, noise.device)
+        model_fn = prompt_model_fn(model, cache, prompts[start : start + batch_size], settings, noise.device,
+                                   num_timesteps=schedule.num_timesteps)
         x = run_chain(model_fn, noise[start : start + batch_size], schedule, prediction_type, settings,
                       precision=precision, generator=generator, callback=callback)
         out.append(to_uint8(x if first_stage is None else first_stage.decode(x)))

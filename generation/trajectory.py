@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from diffusion.inpainting import renoise
 from diffusion.samplers import SamplerState
-from generation.sampling import Denoiser, SamplerSettings, fixed_noise, prompt_model_fn, run_chain
+from generation.sampling import Denoiser, SamplerSettings, fixed_noise, run_chain
 from training.validate import ConfigError
 
 
@@ -68,7 +68,7 @@ def sample_with_trajectory(denoiser: Denoiser, prompts: list[str], settings: Sam
     generator = torch.Generator(device=denoiser.device).manual_seed(seed)
     state = SamplerState()
     recorder = _Recorder(state, generator)
-    model_fn = prompt_model_fn(denoiser.model, denoiser.cache, prompts, settings, denoiser.device)
+    model_fn = denoiser.model_fn(prompts, settings)
     x = run_chain(model_fn, noise, denoiser.schedule, denoiser.prediction_type, settings, precision=denoiser.precision,
                   generator=generator, callback=recorder, state=state)
     stacked = {key: torch.stack([row[key] for row in recorder.rows]) for key in recorder.rows[0]}
@@ -138,7 +138,7 @@ def rewind(denoiser: Denoiser, trajectory: Trajectory, step: int, prompt: str | 
         num_steps = settings.num_steps or denoiser.schedule.num_timesteps
         x = renoise(denoiser.schedule, x, num_steps, settings.spacing, step, renoise_step, generator)
         state, start = SamplerState(), renoise_step
-    model_fn = prompt_model_fn(denoiser.model, denoiser.cache, prompts, settings, denoiser.device)
+    model_fn = denoiser.model_fn(prompts, settings)
     x = run_chain(model_fn, x, denoiser.schedule, denoiser.prediction_type, settings, precision=denoiser.precision,
                   generator=generator, start=start, state=state)
     params = {"step": step, "timestep": int(trajectory.t[step]), "renoise_step": renoise_step, "start_step": start,

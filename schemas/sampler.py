@@ -6,13 +6,20 @@ Whether num_steps fits the schedule's T is a relation between groups: training/v
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import List, Optional
 
 from omegaconf import MISSING
 
 from diffusion.samplers import SAMPLERS
 from diffusion.timesteps import SPACINGS
 from schemas.fields import at_least, choice, in_range, positive, satisfies
+
+
+INTERVAL = "[low, high] with 0 <= low < high <= 1 (fractions of the schedule's T), e.g. [0.2, 0.9]; [0, 1]: every step"
+
+
+def is_interval(v) -> bool:
+    return len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) and 0 <= v[0] < v[1] <= 1
 
 
 @dataclass
@@ -22,6 +29,7 @@ class SamplerConfig:
     clip_x0: bool = MISSING
     guidance_scale: float = at_least(0)
     guidance_rescale: float = in_range(0, 1)
+    guidance_interval: List[float] = satisfies(lambda v: is_interval(v), INTERVAL)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from omegaconf import MISSING
 
 from diffusion.samplers import SAMPLERS
 from schemas.fields import at_least, choice, each, in_range, positive, satisfies
+from schemas.sampler import INTERVAL, is_interval
 from schemas.train import PRECISIONS
 from training.checkpoint import WEIGHTS
 
@@ -30,6 +31,7 @@ class ScriptConfig:
     num_steps: Optional[int] = positive()
     guidance_scale: Optional[float] = at_least(0)
     guidance_rescale: Optional[float] = in_range(0, 1)
+    guidance_interval: Optional[List[float]] = satisfies(lambda v: v is None or is_interval(v), INTERVAL + ", or null")
 
 
 @dataclass

@@ -184,6 +184,8 @@ def test_good_command_lines_pass_and_every_run_of_a_sweep_is_checked():
     (["data.dataset.held_out=[[red,cube]]"], "data.dataset.held_out=[[red, cube]]: expected a list of [colour, shape] pairs"),
     (["data.dataset.held_out=[red]"], "data.dataset.held_out=[red]: expected a list of [colour, shape] pairs"),
     (["model.channel_mults=[1,a]"], r"model.channel_mults[1]=a: expected an integer"),
+    (["sampler.guidance_interval=[0.8,0.2]"], "sampler.guidance_interval=[0.8, 0.2]: expected [low, high] with 0 <= low < high <= 1"),
+    (["sampler.guidance_interval=[0.2]"], "sampler.guidance_interval=[0.2]: expected [low, high] with 0 <= low < high <= 1"),
     (["sampler.name=euler"], "sampler.name=euler: expected ddim (to change sampler: sampler=ddim|ddpm|dpm_solver_pp_2m)"),
     (["seed=${nope}"], "seed: Interpolation key 'nope' not found"),
 ])

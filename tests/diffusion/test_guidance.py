@@ -47,6 +47,34 @@ def test_guidance_rescale_matches_conditional_std(rng):
     assert torch.allclose(half, 0.5 * full + 0.5 * plain, atol=1e-5)
 
 
+def test_guidance_interval_guides_inside_and_runs_the_conditional_model_outside(rng):
+    model = tiny_unet(context_injection="both")
+    xt, t, cond, uncond = _inputs(rng)  # t = 5, 500, 900
+    with torch.no_grad():
+        guided = guided_model_fn(model, cond, uncond, guidance_scale=3.0)(xt, t)
+        plain = conditional_model_fn(model, cond)(xt, t)
+        mixed = guided_model_fn(model, cond, uncond, guidance_scale=3.0, interval=(100, 600))(xt, t)
+        everywhere = guided_model_fn(model, cond, uncond, guidance_scale=3.0, interval=(0, 1000))(xt, t)
+        nowhere = guided_model_fn(model, cond, uncond, guidance_scale=3.0, interval=(950, 1000))(xt, t)
+    assert not torch.allclose(guided, plain, atol=1e-3), "guidance must change the output for this test to mean anything"
+    assert torch.equal(everywhere, guided)
+    assert torch.allclose(nowhere, plain, atol=1e-5)
+    assert torch.allclose(mixed[1], guided[1], atol=1e-5)                        # t = 500: inside
+    assert torch.allclose(mixed[[0, 2]], plain[[0, 2]], atol=1e-5)              # t = 5 and 900: outside
+
+
+def test_guidance_interval_steps_outside_run_one_forward_of_the_batch(rng):
+    model = tiny_unet(context_injection="both")
+    xt, t, cond, uncond = _inputs(rng)
+    batches = []
+    model.register_forward_pre_hook(lambda module, args: batches.append(args[0].shape[0]))
+    with torch.no_grad():
+        model_fn = guided_model_fn(model, cond, uncond, guidance_scale=3.0, interval=(100, 600))
+        model_fn(xt, torch.full((3,), 50))
+        model_fn(xt, torch.full((3,), 300))
+    assert batches == [3, 6]
+
+
 def test_mismatched_condition_shapes_are_refused(rng):
     _, _, cond, uncond = _inputs(rng)
     uncond["context"] = uncond["context"][:, :3]
