@@ -6,8 +6,8 @@ guided output to the conditional one, then mixes: phi * guided * std(cond) / std
 It counters the over-exposure that large w causes, most visibly with zero-terminal-SNR schedules.
 A guidance interval (Kynkaanniemi et al. 2024, "Applying guidance in a limited interval improves sample and
 distribution quality") guides only the timesteps inside [low, high] and runs the conditional model alone
-elsewhere (half the work there): guidance at the noisiest steps mostly narrows the layouts, and at the
-cleanest it changes little.
+elsewhere (half the work there). The paper finds guidance harmful at the noisiest steps and unneeded at the
+cleanest; on shapes, leaving out the cleanest steps is what changed results (notes/2026-12-01-time-to-quality.md §16).
 
 Both wrappers take an optional third argument, the x0 estimate of the previous step, and pass it to a
 self-conditioned network (models/unet.py `self_condition`) as x_self_cond; they are then marked

@@ -29,7 +29,7 @@ class SamplerConfig:
     clip_x0: bool = MISSING
     guidance_scale: float = at_least(0)
     guidance_rescale: float = in_range(0, 1)
-    guidance_interval: List[float] = satisfies(lambda v: is_interval(v), INTERVAL)
+    guidance_interval: List[float] = satisfies(is_interval, INTERVAL)
 
 
 @dataclass

@@ -31,7 +31,7 @@ class ScriptConfig:
     num_steps: Optional[int] = positive()
     guidance_scale: Optional[float] = at_least(0)
     guidance_rescale: Optional[float] = in_range(0, 1)
-    guidance_interval: Optional[List[float]] = satisfies(lambda v: v is None or is_interval(v), INTERVAL + ", or null")
+    guidance_interval: Optional[List[float]] = satisfies(is_interval, INTERVAL + ", or null")
 
 
 @dataclass
