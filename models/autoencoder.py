@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.blocks import Downsample, Upsample
+from models.blocks import Downsample, PointwiseConv, Upsample
 
 LOGVAR_RANGE = (-30.0, 20.0)  # as SD: keeps exp(logvar) finite in fp32
 # The posterior starts narrow (std e^-3 = 0.05) instead of at std 1 (SD's default init). With SD's tiny KL
@@ -57,7 +57,7 @@ class AEResBlock(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
         self.norm2 = nn.GroupNorm(norm_groups, out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+        self.skip = PointwiseConv(in_channels, out_channels) if in_channels != out_channels else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
@@ -71,8 +71,8 @@ class MidAttention(nn.Module):
     def __init__(self, channels: int, norm_groups: int):
         super().__init__()
         self.norm = nn.GroupNorm(norm_groups, channels)
-        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
-        self.out = nn.Conv2d(channels, channels, 1)
+        self.qkv = PointwiseConv(channels, 3 * channels)
+        self.out = PointwiseConv(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from models.attention import attention
-from models.blocks import Downsample, ResBlock, Upsample
+from models.blocks import Downsample, PointwiseConv, ResBlock, Upsample
 
 
 @pytest.mark.parametrize("shape", [(2, 8, 5, 7), (1, 4, 1, 1), (3, 16, 8, 8)])
@@ -19,6 +19,23 @@ def test_upsample_equals_nearest_then_conv_values_and_gradients(shape):
     ref_grads = torch.autograd.grad(reference, [x, up.conv.weight, up.conv.bias], g)
     for a, b in zip(grads, ref_grads):
         assert torch.allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 5, 7), (1, 3, 1, 1), (4, 16, 8, 8)])
+def test_pointwise_conv_equals_a_1x1_conv_values_gradients_and_state_dict_keys(shape):
+    torch.manual_seed(0)
+    pointwise = PointwiseConv(shape[1], 5)
+    conv = torch.nn.Conv2d(shape[1], 5, 1)
+    conv.load_state_dict(pointwise.state_dict())  # same keys and shapes, both ways
+    pointwise.load_state_dict(conv.state_dict())
+    x = torch.randn(shape, requires_grad=True)
+    out, reference = pointwise(x), conv(x)
+    assert out.shape == reference.shape and torch.allclose(out, reference, atol=1e-5)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, [x, pointwise.weight, pointwise.bias], g)
+    ref_grads = torch.autograd.grad(reference, [x, conv.weight, conv.bias], g)
+    for a, b in zip(grads, ref_grads):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-4)
 
 
 def test_downsample_halves_and_resblock_starts_as_identity_on_matching_channels():
