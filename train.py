@@ -41,8 +41,8 @@ from training.run_dir import on_rank_zero, resolve_run_dir
 from generation.sampling import SamplerSettings, autocast
 from training.signals import StopRequest
 from schemas.command_line import exit_if_invalid
-from training.validate import (ConfigError, check_precision, check_resume_argument, native_bf16, resolve_precision,
-                               select_device, validate_config)
+from training.precision import choose_precision, native_bf16
+from training.validate import ConfigError, check_precision, check_resume_argument, select_device, validate_config
 
 log = logging.getLogger("train")  # console and <run>/train.log (configs/hydra/job_logging/train.yaml)
 OmegaConf.register_new_resolver("run_dir", resolve_run_dir, use_cache=True)
@@ -78,21 +78,25 @@ def remove_if_unused(run_dir: Path) -> None:
 
 def train_step(train_model, parts, cfg, step, position, dist, tracker):
     """One optimizer step over grad_accum micro-batches. Returns (grad_norm, finite)."""
-    schedule, stream, cache, optimizer, scaler = parts.schedule, parts.stream, parts.cache, parts.optimizer, parts.scaler
+    stream, optimizer, scaler = parts.stream, parts.optimizer, parts.scaler
     for micro in range(cfg.grad_accum):
         batch = stream.micro_batch(position, step, dist.rank, dist.world_size, micro, cfg.grad_accum, cfg.batch_size)
         torch.manual_seed(derived_seed(cfg.seed, step, dist.rank, micro))  # dropout inside the network
-        cond = cache.lookup(batch.rows).as_model_kwargs()
         # DDP averages gradients over ranks on the last micro-batch only.
         accumulate_only = dist.enabled and micro < cfg.grad_accum - 1
         with train_model.no_sync() if accumulate_only else contextlib.nullcontext():
             with autocast(batch.x0.device, cfg.precision):
-                losses = training_losses(train_model, schedule, batch.x0, batch.t, batch.eps, cfg.prediction_type,
-                                         cfg.min_snr_gamma, batch.self_cond if parts.model.self_condition else None,
-                                         parts.first_stage.bounded, **cond)
+                losses = batch_losses(train_model, parts, cfg, batch)
             scaler.scale(losses.mean() / cfg.grad_accum).backward()
         tracker.add(losses, batch.t)
     return apply_gradients(parts.model, optimizer, scaler, cfg.grad_clip, cfg.precision)
+
+
+def batch_losses(model, parts, cfg, batch):
+    """(b,) per-sample losses of one micro-batch, under the caller's autocast."""
+    cond = parts.cache.lookup(batch.rows).as_model_kwargs()
+    return training_losses(model, parts.schedule, batch.x0, batch.t, batch.eps, cfg.prediction_type, cfg.min_snr_gamma,
+                           batch.self_cond if parts.model.self_condition else None, parts.first_stage.bounded, **cond)
 
 
 def apply_gradients(model, optimizer, scaler, grad_clip: float, precision: str):
@@ -117,8 +121,7 @@ def setup(cfg: DictConfig, validate=validate_config, resume_keys=COMPATIBLE_KEYS
     dist = ddp.setup_distributed(device)
     device = ddp.local_device(device, dist.local_rank)
     validate(cfg, dist.world_size)
-    cfg.precision = resolve_precision(cfg.precision, device)  # auto -> what this machine runs fastest
-    check_precision(cfg.precision, device)
+    check_precision(cfg.precision, device)  # auto is resolved once the network is built: `choose_precision`
     if cfg.precision == "bf16" and not native_bf16(device) and dist.is_main:
         log.warning(f"precision=bf16 on a {device.type} without native bf16: it is emulated, and a step can be ~10x "
                     f"slower than fp32; precision=auto picks fp32 here")
@@ -127,6 +130,19 @@ def setup(cfg: DictConfig, validate=validate_config, resume_keys=COMPATIBLE_KEYS
     if run_dir != own_dir:
         remove_if_unused(own_dir)
     return device, dist, run_dir, find_resume_checkpoint(cfg, run_dir, resume_keys)
+
+
+def training_step_timer(parts, cfg, dist, step: int, position: int):
+    """measure(precision): forward and backward of the loss on this process's next micro-batch, gradients then
+    dropped; the weights, the optimizer and the data stream are left as they were."""
+    def measure(precision: str) -> None:
+        batch = parts.stream.micro_batch(position, step, dist.rank, dist.world_size, 0, cfg.grad_accum, cfg.batch_size)
+        with autocast(batch.x0.device, precision):
+            losses = batch_losses(parts.model, parts, cfg, batch)
+        losses.mean().backward()
+        parts.model.zero_grad(set_to_none=True)
+
+    return measure
 
 
 def train(cfg: DictConfig) -> None:
@@ -140,6 +156,8 @@ def train(cfg: DictConfig) -> None:
 
     # --- maybe resume ---
     step, position, skipped = restore(resume_from, **parts.state()) if resume_from else (0, 0, 0)
+    cfg.precision = choose_precision(cfg.precision, device, dist, training_step_timer(parts, cfg, dist, step, position),
+                                     cfg.cache_dir, f"{model!r}|{parts.shape}|{cfg.batch_size // (dist.world_size * cfg.grad_accum)}")
     if dist.is_main:
         remove_partial_checkpoints(run_dir)
         log.info(f"run {run_dir}  model {model.num_parameters():,} parameters  data {len(parts.data)} images  "

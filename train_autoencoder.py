@@ -31,6 +31,7 @@ from training import distributed as ddp
 from training.autoencoder_build import AUTOENCODER_KEYS, LOSS_TERMS, build_autoencoder, validate_autoencoder_config
 from training.autoencoder_outputs import AutoencoderOutputs
 from training.checkpoint import remove_partial_checkpoints
+from training.precision import choose_precision
 from training.logger import Logger, TermTracker
 from training.resume import restore
 from training.signals import StopRequest
@@ -65,6 +66,18 @@ def train_step(train_model, parts, cfg, step, position, dist, tracker):
     return apply_gradients(parts.model, optimizer, scaler, cfg.grad_clip, cfg.precision)
 
 
+def training_step_timer(parts, cfg, dist, step: int, position: int):
+    """measure(precision): forward and backward of the loss on this process's next micro-batch, gradients then
+    dropped; the weights, the optimizer and the data stream are left as they were."""
+    def measure(precision: str) -> None:
+        x = parts.micro_batch(cfg, position, step, dist.rank, dist.world_size, 0)
+        with autocast(x.device, precision):
+            autoencoder_losses(parts.model, x, **cfg.loss)["loss"].mean().backward()
+        parts.model.zero_grad(set_to_none=True)
+
+    return measure
+
+
 def train(cfg: DictConfig) -> None:
     # --- setup ---
     device, dist, run_dir, resume_from = setup(cfg, validate_autoencoder_config, AUTOENCODER_KEYS)
@@ -76,6 +89,8 @@ def train(cfg: DictConfig) -> None:
 
     # --- maybe resume ---
     step, position, skipped = restore(resume_from, **parts.state()) if resume_from else (0, 0, 0)
+    cfg.precision = choose_precision(cfg.precision, device, dist, training_step_timer(parts, cfg, dist, step, position),
+                                     cfg.cache_dir, f"{model!r}|{cfg.batch_size // (dist.world_size * cfg.grad_accum)}")
     if dist.is_main:
         remove_partial_checkpoints(run_dir)
         log.info(f"run {run_dir}  autoencoder {model.num_parameters():,} parameters (f={model.downsample_factor}, "

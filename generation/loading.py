@@ -21,8 +21,9 @@ from training.embedding_cache import EmbeddingCache
 from training.checkpoint import WEIGHTS, CheckpointError, checkpoint_dirs
 from training.resume import load_config, load_network
 from generation.first_stage import PixelSpace, load_recorded_first_stage
-from generation.sampling import Denoiser, SamplerSettings
-from training.validate import (ConfigError, check_precision, instantiate_or_explain, resolve_precision, select_device,
+from generation.sampling import Denoiser, SamplerSettings, autocast
+from training.precision import resolve_precision
+from training.validate import (ConfigError, check_precision, instantiate_or_explain, select_device,
                                validate_sampler)
 
 SAMPLER_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sampler"
@@ -108,13 +109,31 @@ def load_for_sampling(cfg: DictConfig) -> tuple[LoadedRun, SamplerSettings, torc
     """What scripts/sample.py and scripts/evaluate.py share: the device, the run's model, and the run's
     sampler settings with the command line's overrides. `cfg.precision` auto is resolved in place."""
     device = select_device(cfg.device)
-    cfg.precision = resolve_precision(cfg.precision, device)
     check_precision(cfg.precision, device)
     run = load_run(cfg.run, cfg.checkpoint, cfg.weights, device)
     settings = sampler_settings(run.cfg, run.schedule.num_timesteps, sampler=cfg.sampler, num_steps=cfg.num_steps,
                                 guidance_scale=cfg.guidance_scale, guidance_rescale=cfg.guidance_rescale,
                                 guidance_interval=cfg.guidance_interval)
+    cfg.precision = sampling_precision(cfg.precision, run, settings, cfg.get("batch_size", 64))
     return run, settings, device
+
+
+def sampling_precision(precision: str, run: LoadedRun, settings: SamplerSettings, batch_size: int) -> str:
+    """`precision` with auto resolved for sampling from `run` (training/precision.py): where the CPU has bf16
+    instructions, one sampler step (the guided network call on a batch) is timed in fp32 and in bf16, or the
+    answer is read from the run's cache_dir."""
+    denoiser = run.denoiser()
+    batch = max(1, min(batch_size, 64))
+    x = torch.randn(batch, *denoiser.shape[:1], denoiser.shape[1], denoiser.shape[1], device=denoiser.device,
+                    generator=torch.Generator(device=denoiser.device).manual_seed(0))
+    t = torch.full((batch,), run.schedule.num_timesteps // 2, device=denoiser.device)
+
+    def measure(p: str) -> None:
+        with torch.no_grad(), autocast(denoiser.device, p):
+            denoiser.model_fn([""] * batch, settings)(x, t)
+
+    return resolve_precision(precision, denoiser.device, measure, run.cfg.cache_dir,
+                             f"{run.model!r}|{run.shape}|sampling {batch}")
 
 
 def run_or_exit(function, cfg: DictConfig):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from generation.loading import LoadedRun, load_run, sampler_settings
+from generation.loading import LoadedRun, load_run, sampler_settings, sampling_precision
 from generation.sampling import SamplerSettings, observe_steps, to_uint8
 from studio import events
 from studio.codec import encode_png
@@ -22,7 +22,7 @@ from studio.history import History
 from studio.kinds import KINDS
 from studio.spec import JobSpec
 from training.checkpoint import CheckpointError
-from training.validate import ConfigError, resolve_precision, select_device
+from training.validate import ConfigError, select_device
 
 USER_ERRORS = (ConfigError, CheckpointError, ValueError)
 
@@ -48,7 +48,10 @@ class JobRunner:
     def __init__(self, run: str | Path, device: str = "auto", precision: str = "fp32", worker: str = "local"):
         self.run, self.worker = Path(run), worker
         self.device = select_device(device)
-        self.precision = resolve_precision(precision, self.device)
+        self.precision = precision
+        if precision == "auto":  # measured on the run's own network where the CPU has bf16 instructions
+            loaded = self.loaded(self.run, None)
+            self.precision = sampling_precision(precision, loaded, self.settings(loaded, JobSpec(kind="generate")), 16)
         self.history = History(self.run)
         self._loaded: dict[tuple[str, str | None], LoadedRun] = {}
 

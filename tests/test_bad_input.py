@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 from tests.training_harness import ROOT, TINY, compose_train, run_train
 from train import train
 from training.checkpoint import checkpoint_dirs
-from training.validate import ConfigError, check_precision, native_bf16, preflight, resolve_precision
+from training.precision import native_bf16, resolve_precision
+from training.validate import ConfigError, check_precision, preflight
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -106,13 +107,6 @@ def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
         assert native_bf16(cpu) == (expected == "bf16")
         assert resolve_precision("auto", cpu) == expected
     assert resolve_precision("auto", torch.device("mps")) == "fp32"
-
-
-def test_a_run_logs_the_precision_auto_chose(in_tmp, cache_dir, caplog):
-    caplog.set_level("INFO", logger="train")
-    run_train(["name=auto_precision", "max_steps=1", "precision=auto"], cache_dir)
-    expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
-    assert f"device cpu  precision {expected}  world 1" in caplog.text
 
 
 def test_preflight_accepts_good_choices_and_multirun_lists():

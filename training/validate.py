@@ -87,24 +87,6 @@ def select_device(name: str) -> torch.device:
     return device
 
 
-def native_bf16(device: torch.device) -> bool:
-    """Whether bf16 arithmetic runs in hardware here: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or
-    AMX. Elsewhere (AVX2-only CPUs, e.g. AMD Zen 3) oneDNN emulates bf16, and a training step measured 12x
-    slower than fp32 (notes/2026-12-01-time-to-quality.md)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return any(getattr(torch.cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-    return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """auto -> bf16 where the hardware has it (`native_bf16`), else fp32; other values are returned as given."""
-    if precision != "auto":
-        return precision
-    return "bf16" if native_bf16(device) else "fp32"
-
-
 def check_precision(precision: str, device: torch.device) -> None:
     """fp16 needs CUDA (GradScaler); bf16 needs a GPU that has it, or the CPU."""
     if precision == "fp16" and device.type != "cuda":
