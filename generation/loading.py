@@ -123,8 +123,8 @@ def sampling_precision(precision: str, run: LoadedRun, settings: SamplerSettings
     instructions, one sampler step (the guided network call on a batch) is timed in fp32 and in bf16, or the
     answer is read from the run's cache_dir."""
     denoiser = run.denoiser()
-    batch = max(1, min(batch_size, 64))
-    x = torch.randn(batch, *denoiser.shape[:1], denoiser.shape[1], denoiser.shape[1], device=denoiser.device,
+    (channels, size), batch = run.shape, max(1, min(batch_size, 64))
+    x = torch.randn(batch, channels, size, size, device=denoiser.device,
                     generator=torch.Generator(device=denoiser.device).manual_seed(0))
     t = torch.full((batch,), run.schedule.num_timesteps // 2, device=denoiser.device)
 

@@ -48,12 +48,12 @@ class JobRunner:
     def __init__(self, run: str | Path, device: str = "auto", precision: str = "fp32", worker: str = "local"):
         self.run, self.worker = Path(run), worker
         self.device = select_device(device)
+        self.history = History(self.run)
+        self._loaded: dict[tuple[str, str | None], LoadedRun] = {}
         self.precision = precision
         if precision == "auto":  # measured on the run's own network where the CPU has bf16 instructions
             loaded = self.loaded(self.run, None)
             self.precision = sampling_precision(precision, loaded, self.settings(loaded, JobSpec(kind="generate")), 16)
-        self.history = History(self.run)
-        self._loaded: dict[tuple[str, str | None], LoadedRun] = {}
 
     def loaded(self, run: str | Path, checkpoint: str | None) -> LoadedRun:
         key = (str(run), None if checkpoint is None else str(checkpoint))

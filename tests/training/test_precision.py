@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 
 import training.precision as precision
 from generation.loading import load_run, sampler_settings, sampling_precision
+from studio.jobs import JobRunner
 from tests.test_train_autoencoder import run_autoencoder
 from tests.training_harness import run_train
 from training.checkpoint import checkpoint_dirs
@@ -95,6 +96,9 @@ def test_auto_times_the_real_step_then_trains_exactly_as_the_precision_it_chose(
     assert sampling_precision("auto", loaded, settings, 4) == "fp32"
     assert sampling_precision("bf16", loaded, settings, 4) == "bf16"
     assert len(json.loads((cache_dir / precision.CACHE_FILE).read_text())) == 2
+    monkeypatch.setattr(precision, "BF16_MARGIN", 0.0)  # the studio's worker measures its own sampling batch
+    assert JobRunner(auto, precision="auto").precision == "bf16"
+    assert JobRunner(auto, precision="fp32").precision == "fp32"
 
 
 def test_auto_takes_bf16_where_it_is_faster_and_the_autoencoder_measures_too(in_tmp, cache_dir, bf16_cpu, monkeypatch, caplog):
