@@ -16,7 +16,7 @@ from diffusion.timestep_sampling import TIMESTEP_SAMPLINGS
 from schemas.fields import at_least, choice, in_range, positive, unbounded
 from training.compile import COMPILE_MODES
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: training/validate.py resolve_precision
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: training/precision.py
 
 
 @dataclass
