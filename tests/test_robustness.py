@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 import train as train_script
 from training.checkpoint import checkpoint_dirs, load_state
+from training.precision import native_bf16
 from tests.training_harness import ROOT, TINY, run_train
 
 
@@ -101,7 +102,9 @@ def test_torchrun_two_processes_match_one_process_and_resume(in_tmp, cache_dir):
     a = load_file(checkpoint_dirs(ddp_run)[-1] / "model.safetensors")
     b = load_file(checkpoint_dirs(single_run)[-1] / "model.safetensors")
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)  # same global batch, split over 2 ranks
-    resumed = subprocess.run(torchrun + _train_command("name=ddp", "max_steps=6", "ckpt_every=2", "resume=auto")[1:],
-                             cwd=in_tmp, env=env, capture_output=True, text=True)
+    # precision=auto: where this CPU has bf16 instructions, rank 0 times the step and both ranks take its answer
+    resumed = subprocess.run(torchrun + _train_command("name=ddp", "max_steps=6", "ckpt_every=2", "resume=auto",
+                                                       "precision=auto")[1:], cwd=in_tmp, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert checkpoint_dirs(ddp_run)[-1].name == "step_00000006"
+    assert ("precision auto -> " in resumed.stdout + resumed.stderr) == native_bf16(torch.device("cpu"))

@@ -193,7 +193,8 @@ def test_every_request_the_pages_made_stayed_on_localhost(studio_browser):
     assert hosts == {"127.0.0.1"}, hosts
 
 
-def test_the_server_serves_no_file_outside_the_studio_folder(server, run):
+def test_the_server_serves_no_file_outside_the_studio_folder(studio_browser, server, run):
+    """Serves an image the tests above generated; needs the browser they ran in (skipped with them)."""
     inside = next(p for p in History(run).root.rglob("000.png"))
     outside = next((run / "checkpoints").rglob("*.safetensors"))
     codes = {}
