@@ -52,18 +52,21 @@ def resolve_precision(precision: str, device: torch.device, measure: Callable[[s
     in the cache key (the caller's network and input shapes)."""
     if precision != "auto":
         return precision
-    if not native_bf16(device):
-        return "fp32"
-    if device.type != "cpu" or measure is None:
-        return "bf16"
-    return measured_choice(measure, cache_dir, signature)["precision"]
+    if measure is not None and needs_measuring(precision, device):
+        return measured_choice(measure, cache_dir, signature)["precision"]
+    return "bf16" if native_bf16(device) else "fp32"
+
+
+def needs_measuring(precision: str, device: torch.device) -> bool:
+    """Whether auto can only be answered by timing: a CPU with bf16 instructions."""
+    return precision == "auto" and device.type == "cpu" and native_bf16(device)
 
 
 def choose_precision(precision: str, device: torch.device, dist, measure: Callable[[str], None],
                      cache_dir: str | Path | None, signature: str) -> str:
     """`resolve_precision` for a training run, said in its log: where auto needs a measurement, rank 0 measures
     (or reads the cache) and every rank takes its answer. Shared by train.py and train_autoencoder.py."""
-    if precision != "auto" or device.type != "cpu" or not native_bf16(device):
+    if not needs_measuring(precision, device):
         return resolve_precision(precision, device)
     choice = None
     if dist.is_main:
