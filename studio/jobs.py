@@ -54,6 +54,7 @@ class JobRunner:
         if precision == "auto":  # measured on the run's own network where the CPU has bf16 instructions
             loaded = self.loaded(self.run, None)
             self.precision = sampling_precision(precision, loaded, self.settings(loaded, JobSpec(kind="generate")), 16)
+            print(f"studio: precision auto -> {self.precision} (training/precision.py)", flush=True)
 
     def loaded(self, run: str | Path, checkpoint: str | None) -> LoadedRun:
         key = (str(run), None if checkpoint is None else str(checkpoint))

@@ -76,7 +76,8 @@ def bf16_cpu(monkeypatch, tmp_path):
     monkeypatch.setattr(precision, "CACHE_FILE", f"precision_{tmp_path.name}.json")
 
 
-def test_auto_times_the_real_step_then_trains_exactly_as_the_precision_it_chose(in_tmp, cache_dir, bf16_cpu, monkeypatch, caplog):
+def test_auto_times_the_real_step_then_trains_exactly_as_the_precision_it_chose(in_tmp, cache_dir, bf16_cpu, monkeypatch, caplog,
+                                                                             capsys):
     caplog.set_level("INFO", logger="train")
     monkeypatch.setattr(precision, "BF16_MARGIN", 1e9)  # the real step is timed in both, and fp32 is chosen
     common = ["model.dropout=0.1", "p_uncond=0.3", "model.self_condition=true"]
@@ -98,6 +99,7 @@ def test_auto_times_the_real_step_then_trains_exactly_as_the_precision_it_chose(
     assert len(json.loads((cache_dir / precision.CACHE_FILE).read_text())) == 2
     monkeypatch.setattr(precision, "BF16_MARGIN", 0.0)  # the studio's worker measures its own sampling batch
     assert JobRunner(auto, precision="auto").precision == "bf16"
+    assert "studio: precision auto -> bf16" in capsys.readouterr().out
     assert JobRunner(auto, precision="fp32").precision == "fp32"
 
 
