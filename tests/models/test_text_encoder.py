@@ -93,3 +93,39 @@ def test_tokens_name_the_context_positions(minilm):
     assert minilm.tokens("a small red circle") == ["[CLS]", "a", "small", "red", "circle", "[SEP]"]
     long = "red " * 40
     assert len(minilm.tokens(long)) == minilm.encode([long]).context.shape[1] == 16
+
+
+def test_layer_reads_the_chosen_hidden_state_and_names_it_in_the_cache_key(minilm):
+    captions = ["a large green square in the left", "a red circle"]
+    ids = minilm.tokenizer(captions, return_tensors="pt", padding=True)
+    states = minilm.model(**ids, output_hidden_states=True).hidden_states
+    mask = ids["attention_mask"].bool()
+    for layer, index in ((-1, 6), (6, 6), (-2, 5), (0, 0)):
+        enc = te.minilm(max_length=16, layer=layer)
+        emb = enc.encode(captions)
+        assert torch.allclose(emb.context, states[index] * mask[..., None], atol=1e-5)
+        assert torch.allclose(emb.pooled[1], states[index][1][mask[1]].mean(0), atol=1e-5)
+        # the last layer keeps the key it always had (caches stay valid); any other is another embedding
+        assert (enc.identity == minilm.identity) == (index == 6)
+
+
+@pytest.mark.parametrize("layer", [7, -8])
+def test_a_layer_the_encoder_does_not_have_is_one_clear_line(layer):
+    with pytest.raises(ValueError, match=rf"text_encoder.layer={layer} .*6-layer.*valid choices: -7 to 6"):
+        te.minilm(layer=layer)
+
+
+def test_distilbert_and_clip_take_a_layer_too(tmp_path):
+    from transformers import DistilBertConfig, DistilBertModel
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "c").mkdir()
+    DistilBertModel(DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64)).save_pretrained(tmp_path / "d")
+    _tiny_bert_tokenizer(tmp_path / "d")
+    _tiny_clip(tmp_path / "c")
+    for build, folder in ((te.distilbert, tmp_path / "d"), (te.clip, tmp_path / "c")):
+        last, first = build(max_length=8, pretrained=str(folder)), build(max_length=8, pretrained=str(folder), layer=0)
+        ids = last.tokenizer(["abc"], return_tensors="pt")
+        embeddings = last.model(**ids, output_hidden_states=True).hidden_states[0]
+        assert torch.allclose(first.encode(["abc"]).context, embeddings, atol=1e-5)
+        assert not torch.allclose(last.encode(["abc"]).context, embeddings, atol=1e-3)
