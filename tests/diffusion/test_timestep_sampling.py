@@ -27,5 +27,22 @@ def test_logit_normal_mean_moves_mass_to_noisier_timesteps():
 
 def test_same_seed_same_draws_and_unknown_method_is_one_line():
     assert torch.equal(_draw("logit_normal", seed=3), _draw("logit_normal", seed=3))
-    with pytest.raises(ValueError, match="unknown timestep_sampling 'beta'; valid choices: uniform, logit_normal"):
+    with pytest.raises(ValueError, match="unknown timestep_sampling 'beta'; valid choices: uniform, stratified, logit_normal"):
         _draw("beta")
+
+
+def test_stratified_puts_one_draw_in_each_nth_of_the_schedule_in_a_random_order():
+    for seed in range(5):
+        t = _draw("stratified", n=32, seed=seed)
+        strata = (t * 32) // 500  # which 32nd of the schedule each draw falls in
+        assert sorted(strata.tolist()) == list(range(32))
+        assert not torch.equal(strata, torch.sort(strata).values)  # not handed out in order of t
+
+
+def test_stratified_draws_are_each_uniform():
+    # one draw per batch, over many batches: the marginal of every position is uniform on [0, T)
+    t = torch.stack([_draw("stratified", n=8, seed=s) for s in range(4000)])
+    for position in (0, 7):
+        counts = torch.bincount(t[:, position] // 50, minlength=10).float()
+        assert counts.min() > 0.8 * 400 and counts.max() < 1.2 * 400
+    assert abs(t.float().mean() / 499 - 0.5) < 0.01
