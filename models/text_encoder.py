@@ -6,8 +6,10 @@
     clip        the text tower of openai/clip-vit-base-patch32 (512-d) from the hub; pooled = the
                 end-of-text token's state (CLIP's own pooled output)
 `context` (B, L, D) feeds cross-attention, `context_mask` (B, L) marks real tokens, `pooled` (B, D) feeds
-add_pooled. `layer` picks the hidden state they come from: -1 the last (the default), -2 the penultimate (as Stable
-Diffusion 2 takes CLIP's), 0 the token embeddings; for clip the pooled vector stays CLIP's own. Encoders are frozen and run once per unique caption (training/embedding_cache.py), never per step.
+add_pooled. `layer` picks the hidden state they come from: -1 the last (the default; for clip after its final
+layer norm, as always), -2 the penultimate (as Stable Diffusion 2 and XL take CLIP's, without that norm), 0 the token
+embeddings; for clip the pooled vector stays CLIP's own. Encoders are frozen and run once per unique caption
+(training/embedding_cache.py), never per step.
 """
 from __future__ import annotations
 
