@@ -42,7 +42,7 @@ class TextEncoder(nn.Module):
             raise ValueError(f"unknown pooling {pooling!r}; valid choices: mean, model")
         depth = model.config.num_hidden_layers  # hidden states: the embeddings, then one per layer
         if not -(depth + 1) <= layer <= depth:
-            raise ValueError(f"text_encoder.layer={layer} is not a hidden state of this {depth}-layer encoder; "
+            raise ValueError(f"layer={layer} is not a hidden state of this {depth}-layer encoder; "
                              f"valid choices: {-(depth + 1)} to {depth} (-1 the last, 0 the token embeddings)")
         self.model = model.eval().requires_grad_(False)
         self.tokenizer, self.max_length, self.pooling = tokenizer, max_length, pooling
