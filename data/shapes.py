@@ -49,6 +49,18 @@ def captions(colour: str, shape: str, size: str, position: str) -> list[str]:
     return [t.format(colour=colour, shape=shape, size=size, position=position) for t in TEMPLATES]
 
 
+PARTIAL_TEMPLATES: tuple[str, ...] = (
+    "a {size} {shape} in the {position}",          # colour left out
+    "a {size} {colour} shape in the {position}",   # shape left out
+)
+
+
+def _partial_captions(colour: str, shape: str, size: str, position: str) -> list[str]:
+    """Captions that leave the colour or the shape out, so that each word must carry its attribute alone
+    (attribute dropout); `load_shapes(partial_captions=True)` adds them to every image's captions."""
+    return [t.format(colour=colour, shape=shape, size=size, position=position) for t in PARTIAL_TEMPLATES]
+
+
 def jittered_box(size: str, position: str, image_size: int, rng: np.random.Generator) -> tuple[float, float, float]:
     """(cx, cy, side) in pixels: the grid cell's centre moved by up to +-0.04 of the canvas on each
     axis and the nominal side scaled by up to +-10%, all uniform. Draws exactly three numbers.
@@ -122,17 +134,24 @@ def shapes_dataset(num_images: int = 20000, image_size: int = 32, seed: int = 0,
 
 
 def load_shapes_with_attributes(num_images: int = 20000, image_size: int = 32, seed: int = 0,
-                                held_out=DEFAULT_HELD_OUT,
-                                cache_dir: str | None = None) -> tuple[CaptionedImages, list[dict]]:
+                                held_out=DEFAULT_HELD_OUT, cache_dir: str | None = None,
+                                partial_captions: bool = False) -> tuple[CaptionedImages, list[dict]]:
     """`load_shapes` plus each image's ground truth {colour, shape, size, position}, in row order."""
     dataset = shapes_dataset(num_images, image_size, seed, held_out, cache_dir)
     attributes = [dict(zip(("colour", "shape", "size", "position"), values))
                   for values in zip(dataset["colour"], dataset["shape"], dataset["size"], dataset["position"])]
-    return from_hf(dataset), attributes
+    data = from_hf(dataset)
+    if partial_captions:
+        data.captions = [caps + tuple(_partial_captions(**a)) for caps, a in zip(data.captions, attributes)]
+    return data, attributes
 
 
 def load_shapes(num_images: int = 20000, image_size: int = 32, seed: int = 0,
-                held_out=DEFAULT_HELD_OUT, cache_dir: str | None = None) -> CaptionedImages:
+                held_out=DEFAULT_HELD_OUT, cache_dir: str | None = None,
+                partial_captions: bool = False) -> CaptionedImages:
     """`num_images` shape images with all their captions, a deterministic function of the arguments;
-    held-out (colour, shape) pairs never appear. See `shapes_dataset` for the caching."""
-    return load_shapes_with_attributes(num_images, image_size, seed, held_out, cache_dir)[0]
+    held-out (colour, shape) pairs never appear. See `shapes_dataset` for the caching.
+
+    partial_captions: also draw, 2 times in 7, a caption that leaves the colour or the shape out.
+    """
+    return load_shapes_with_attributes(num_images, image_size, seed, held_out, cache_dir, partial_captions)[0]

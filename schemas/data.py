@@ -30,6 +30,7 @@ class ShapesDataset:
     seed: int = at_least(0)
     held_out: List[List[str]] = satisfies(
         _colour_shape_pairs, f"a list of [colour, shape] pairs, colours {'|'.join(COLOURS)}, shapes {'|'.join(SHAPES)}")
+    partial_captions: bool = False
 
 
 @dataclass

@@ -48,6 +48,19 @@ def test_every_caption_names_colour_shape_size_and_position():
                 assert re.search(rf"\b{word}\b", caption), (word, caption)
 
 
+def test_partial_captions_leave_out_exactly_the_colour_or_the_shape():
+    full = shapes.load_shapes(num_images=60, image_size=8, seed=1)
+    data, attributes = shapes.load_shapes_with_attributes(num_images=60, image_size=8, seed=1, partial_captions=True)
+    assert data.images.equal(full.images)
+    for captions, full_captions, attrs in zip(data.captions, full.captions, attributes):
+        assert captions[: len(full_captions)] == full_captions, "the full captions stay, in order"
+        no_colour, no_shape = captions[len(full_captions):]
+        others = [attrs["size"], attrs["position"]]
+        assert not re.search(rf"\b{attrs['colour']}\b", no_colour) and re.search(rf"\b{attrs['shape']}\b", no_colour)
+        assert not re.search(rf"\b{attrs['shape']}\b", no_shape) and re.search(rf"\b{attrs['colour']}\b", no_shape)
+        assert all(re.search(rf"\b{w}\b", no_colour) and re.search(rf"\b{w}\b", no_shape) for w in others)
+
+
 @pytest.mark.parametrize("shape", shapes.SHAPES)
 @pytest.mark.parametrize("colour", shapes.COLOURS)
 def test_interior_is_the_exact_palette_colour_and_outside_the_box_is_black(colour, shape):
