@@ -5,7 +5,7 @@
 #   bash scripts/ablations.sh            # all rows, one after another (about 80 minutes on 2 cores)
 #   bash scripts/ablations.sh xa_lin     # the row of that name
 set -euo pipefail
-common="eval_every=0 sample_every=500 ckpt_every=500"
+common="eval_every=0 sample_every=500 ckpt_every=500 data.dataset.num_images=20000"  # the data as measured
 rows=(
   "xa_cos      +experiment=xa_cos   max_steps=1575"
   "xa_lin      +experiment=xa_lin   max_steps=1575"
