@@ -23,13 +23,18 @@ def _colour_shape_pairs(pairs) -> bool:
 
 
 @dataclass
-class ShapesDataset:
+class ComposeDataset:
+    """data.compose.load_compose's arguments; the shapes loader takes them all and one more."""
     _target_: str = MISSING
     num_images: int = positive()
     image_size: int = positive()
     seed: int = at_least(0)
     held_out: List[List[str]] = satisfies(
         _colour_shape_pairs, f"a list of [colour, shape] pairs, colours {'|'.join(COLOURS)}, shapes {'|'.join(SHAPES)}")
+
+
+@dataclass
+class ShapesDataset(ComposeDataset):
     partial_captions: bool = False
 
 
@@ -92,7 +97,7 @@ class ImageFolderData(DataConfig):
 
 @dataclass
 class ComposeData(DataConfig):
-    dataset: ShapesDataset = MISSING        # data.compose.load_compose takes shapes' arguments
+    dataset: ComposeDataset = MISSING       # data.compose.load_compose takes shapes' arguments, all but partial_captions
 
 
 @dataclass
