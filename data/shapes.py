@@ -1,6 +1,6 @@
 """The generated "shapes" dataset: one coloured shape on a black canvas, captioned by its attributes.
 
-Every image shows one object with four attributes, each named in every caption:
+Every image shows one object with four attributes, each named in every caption (but the partial ones, if asked for):
 colour (6 pure RGB colours), shape (circle, square, triangle), size (small, large) and position (a 3x3
 grid). A few (colour, shape) pairs are held out of training, so a model can be asked for combinations
 it has never seen (compositional generalisation); `evaluation.shapes_reader` reads generated images
