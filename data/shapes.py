@@ -31,6 +31,12 @@ TEMPLATES: tuple[str, ...] = (
     "there is a {size} {colour} {shape} in the {position} of the image",
     "a {size} {shape} in {colour}, placed in the {position}",
 )
+# Captions that leave the colour or the shape out, so that each word must carry its attribute alone (attribute
+# dropout); `load_shapes(partial_captions=True)` adds them to every image's captions.
+PARTIAL_TEMPLATES: tuple[str, ...] = (
+    "a {size} {shape} in the {position}",          # colour left out
+    "a {size} {colour} shape in the {position}",   # shape left out
+)
 DEFAULT_HELD_OUT: tuple[tuple[str, str], ...] = (("blue", "triangle"), ("yellow", "circle"), ("green", "square"))
 
 CENTRE_JITTER = 0.04
@@ -44,21 +50,9 @@ def prompt(colour: str, shape: str, size: str, position: str) -> str:
     return TEMPLATES[0].format(colour=colour, shape=shape, size=size, position=position)
 
 
-def captions(colour: str, shape: str, size: str, position: str) -> list[str]:
+def captions(colour: str, shape: str, size: str, position: str, templates: tuple[str, ...] = TEMPLATES) -> list[str]:
     """Every template filled with the attributes; training draws one per visit."""
-    return [t.format(colour=colour, shape=shape, size=size, position=position) for t in TEMPLATES]
-
-
-PARTIAL_TEMPLATES: tuple[str, ...] = (
-    "a {size} {shape} in the {position}",          # colour left out
-    "a {size} {colour} shape in the {position}",   # shape left out
-)
-
-
-def _partial_captions(colour: str, shape: str, size: str, position: str) -> list[str]:
-    """Captions that leave the colour or the shape out, so that each word must carry its attribute alone
-    (attribute dropout); `load_shapes(partial_captions=True)` adds them to every image's captions."""
-    return [t.format(colour=colour, shape=shape, size=size, position=position) for t in PARTIAL_TEMPLATES]
+    return [t.format(colour=colour, shape=shape, size=size, position=position) for t in templates]
 
 
 def jittered_box(size: str, position: str, image_size: int, rng: np.random.Generator) -> tuple[float, float, float]:
@@ -142,7 +136,8 @@ def load_shapes_with_attributes(num_images: int = 20000, image_size: int = 32, s
                   for values in zip(dataset["colour"], dataset["shape"], dataset["size"], dataset["position"])]
     data = from_hf(dataset)
     if partial_captions:
-        data.captions = [caps + tuple(_partial_captions(**a)) for caps, a in zip(data.captions, attributes)]
+        data.captions = [caps + tuple(captions(**a, templates=PARTIAL_TEMPLATES))
+                         for caps, a in zip(data.captions, attributes)]
     return data, attributes
 
 
