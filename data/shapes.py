@@ -127,7 +127,7 @@ def shapes_dataset(num_images: int = 20000, image_size: int = 32, seed: int = 0,
     return load_or_generate(cache_dir, name, lambda: _generate(num_images, image_size, seed, held_out))
 
 
-def load_shapes_with_attributes(num_images: int = 20000, image_size: int = 32, seed: int = 0,
+def load_shapes_with_attributes(num_images: int = 40000, image_size: int = 32, seed: int = 0,
                                 held_out=DEFAULT_HELD_OUT, cache_dir: str | None = None,
                                 partial_captions: bool = False) -> tuple[CaptionedImages, list[dict]]:
     """`load_shapes` plus each image's ground truth {colour, shape, size, position}, in row order."""
@@ -141,7 +141,7 @@ def load_shapes_with_attributes(num_images: int = 20000, image_size: int = 32, s
     return data, attributes
 
 
-def load_shapes(num_images: int = 20000, image_size: int = 32, seed: int = 0,
+def load_shapes(num_images: int = 40000, image_size: int = 32, seed: int = 0,
                 held_out=DEFAULT_HELD_OUT, cache_dir: str | None = None,
                 partial_captions: bool = False) -> CaptionedImages:
     """`num_images` shape images with all their captions, a deterministic function of the arguments;
