@@ -8,14 +8,13 @@ from typing import Callable
 
 import torch
 
+from data.fashion import DEFAULT_ROOT as FASHION_ROOT
 from data.shapes import DEFAULT_HELD_OUT
 from evaluation.compose_eval import PROMPTS_PER_SPLIT, evaluate_compose
-from data.fashion import DEFAULT_ROOT as FASHION_ROOT
 from evaluation.digits_eval import evaluate_digits
 from evaluation.fashion_eval import evaluate_fashion
 from evaluation.shapes_eval import evaluate_shapes
-
-EVALUATORS = ("shapes", "digits", "compose", "fashion")
+from schemas.data import EVALUATORS
 
 
 def evaluate(evaluator: str | None, generate: Callable[[list[str]], torch.Tensor], dataset_cfg, cache_dir,

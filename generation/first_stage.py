@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from training.checkpoint import CheckpointError, checkpoint_dirs
-from training.resume import load_config, load_network
-from training.validate import ConfigError, instantiate_or_explain
+from runfolder.checkpoint import CheckpointError, checkpoint_dirs, load_config, load_network
+from schemas.check import ConfigError
+from schemas.instantiate import instantiate_or_explain
 
 ENCODE_BATCH = 256
 

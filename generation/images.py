@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from data.preprocess import preprocess_image
 from generation.grid import to_pil
-from training.validate import ConfigError
+from schemas.check import ConfigError
 
 
 def open_image(path: str | Path, key: str = "image") -> Image.Image:

@@ -15,16 +15,17 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from diffusion.schedules import Schedule
-from schemas import load_group_file
-from schemas.check import check_config
-from training.embedding_cache import EmbeddingCache
-from training.checkpoint import WEIGHTS, CheckpointError, checkpoint_dirs
-from training.resume import load_config, load_network
 from generation.first_stage import PixelSpace, load_recorded_first_stage
 from generation.sampling import Denoiser, SamplerSettings, autocast
-from training.precision import resolve_precision
-from training.validate import (ConfigError, check_precision, instantiate_or_explain, select_device,
-                               validate_sampler)
+from runfolder.checkpoint import CheckpointError, checkpoint_dirs, find_checkpoint, load_config, load_network
+from runfolder.device import check_precision, select_device
+from runfolder.embedding_cache import EmbeddingCache
+from runfolder.precision import resolve_precision
+from schemas import load_group_file
+from schemas.check import ConfigError, check_config
+from schemas.instantiate import instantiate_or_explain
+from schemas.relations import validate_sampler
+from schemas.train import WEIGHTS
 
 SAMPLER_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sampler"
 
@@ -53,23 +54,6 @@ class LoadedRun:
         device = next(self.model.parameters()).device
         return Denoiser(self.model, self.schedule, self.cfg.prediction_type, self.cache, self.shape, device, precision,
                         self.first_stage)
-
-
-def find_checkpoint(run: str | Path, checkpoint: str | None = None) -> Path:
-    """The run's newest checkpoint, or the named one (a step number or a folder name)."""
-    run = Path(run)
-    if not run.is_dir():
-        raise ConfigError(f"run={run}: no such run folder")
-    found = checkpoint_dirs(run)
-    if not found:
-        raise ConfigError(f"run={run}: no checkpoint in {run}/checkpoints/ (training saves every ckpt_every steps)")
-    if checkpoint is None:
-        return found[-1]
-    wanted = f"step_{int(checkpoint):08d}" if str(checkpoint).isdigit() else str(checkpoint)
-    for path in found:
-        if path.name == wanted:
-            return path
-    raise ConfigError(f"checkpoint={checkpoint} not in {run}; valid choices: {', '.join(p.name for p in found)}")
 
 
 def load_run(run: str | Path, checkpoint: str | None = None, weights: str = "ema", device: str | torch.device = "cpu") -> LoadedRun:
@@ -119,7 +103,7 @@ def load_for_sampling(cfg: DictConfig) -> tuple[LoadedRun, SamplerSettings, torc
 
 
 def sampling_precision(precision: str, run: LoadedRun, settings: SamplerSettings, batch_size: int) -> str:
-    """`precision` with auto resolved for sampling from `run` (training/precision.py): where the CPU has bf16
+    """`precision` with auto resolved for sampling from `run` (runfolder/precision.py): where the CPU has bf16
     instructions, one sampler step (the guided network call on a batch) is timed in fp32 and in bf16, or the
     answer is read from the run's cache_dir."""
     denoiser = run.denoiser()

@@ -20,7 +20,7 @@ from diffusion.guidance import conditional_model_fn, guided_model_fn
 from diffusion.samplers import get_sampler
 from diffusion.schedules import Schedule
 from generation.first_stage import PixelSpace
-from training.embedding_cache import EmbeddingCache
+from runfolder.embedding_cache import EmbeddingCache
 
 
 @dataclass

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from diffusion.inpainting import renoise
 from diffusion.samplers import SamplerState
 from generation.sampling import Denoiser, SamplerSettings, fixed_noise, run_chain
-from training.validate import ConfigError
+from schemas.check import ConfigError
 
 
 @dataclass

@@ -9,7 +9,7 @@
 add_pooled. `layer` picks the hidden state they come from: -1 the last (the default; for clip after its final
 layer norm, as always), -2 the penultimate (as Stable Diffusion 2 and XL take CLIP's, without that norm), 0 the token
 embeddings; for clip the pooled vector stays CLIP's own. Encoders are frozen and run once per unique caption
-(training/embedding_cache.py), never per step.
+(runfolder/embedding_cache.py), never per step.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from typing import Optional
 from omegaconf import MISSING
 
 from schemas.fields import choice
-from training.checkpoint import WEIGHTS
+from schemas.train import WEIGHTS
 
 
 @dataclass

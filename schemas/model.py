@@ -2,7 +2,7 @@
 
 in_channels, image_size and context_dim are not here: they come from the data and the text encoder
 at the call site. Relations between keys (widths vs norm_groups, attention sizes vs image size) are
-checked by building the network on the meta device (training/validate.py).
+checked by building the network on the meta device (schemas/relations.py).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The schemas of configs/sampler/: the settings every sampler shares, and each sampler's own `options`
 (the keyword arguments of its function in diffusion/samplers.py).
 
-Whether num_steps fits the schedule's T is a relation between groups: training/validate.py checks it.
+Whether num_steps fits the schedule's T is a relation between groups: schemas/relations.py checks it.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from omegaconf import MISSING
 from diffusion.samplers import SAMPLERS
 from diffusion.timesteps import SPACINGS
 from schemas.fields import at_least, choice, in_range, positive, satisfies
-
 
 INTERVAL = "[low, high] with 0 <= low < high <= 1 (fractions of the schedule's T), e.g. [0.2, 0.9]; [0, 1]: every step"
 

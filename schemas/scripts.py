@@ -12,8 +12,7 @@ from omegaconf import MISSING
 from diffusion.samplers import SAMPLERS
 from schemas.fields import at_least, choice, each, in_range, positive, satisfies
 from schemas.sampler import INTERVAL, is_interval
-from schemas.train import PRECISIONS
-from training.checkpoint import WEIGHTS
+from schemas.train import PRECISIONS, WEIGHTS
 
 
 @dataclass

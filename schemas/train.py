@@ -14,9 +14,10 @@ from omegaconf import MISSING
 from diffusion.forward import PREDICTION_TYPES
 from diffusion.timestep_sampling import TIMESTEP_SAMPLINGS
 from schemas.fields import at_least, choice, in_range, positive, unbounded
-from training.compile import COMPILE_MODES
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: training/precision.py
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: runfolder/precision.py
+COMPILE_MODES = ("none", "blocks", "model")  # training/compile.py
+WEIGHTS = ("ema", "model")  # the two weight files of a checkpoint, <name>.safetensors (runfolder/checkpoint.py)
 
 
 @dataclass
@@ -39,7 +40,7 @@ class TrainConfig:
 
     name: str = MISSING
     seed: int = at_least(0)
-    device: str = MISSING              # auto | cpu | cuda | cuda:N | mps: checked against the machine (training/validate.py)
+    device: str = MISSING              # auto | cpu | cuda | cuda:N | mps: checked against the machine (runfolder/device.py)
     precision: str = choice(*PRECISIONS)
     compile: str = choice(*COMPILE_MODES)
 

@@ -17,23 +17,22 @@ import datetime
 from dataclasses import asdict
 from pathlib import Path
 
+import hydra
 import numpy as np
 import torch
-
-import hydra
 from omegaconf import DictConfig, open_dict
 
 from diffusion.img2img import start_step
 from diffusion.inversion import INVERSION_METHODS
-from schemas.command_line import exit_if_invalid
-from generation.editing import INPAINT_METHODS, img2img, inpaint
-from generation.images import check_mask_size, load_image, load_mask, open_image, save_results
 from generation.attention_maps import generate_with_maps, heatmap_cells, prompt_to_prompt, token_names
+from generation.editing import INPAINT_METHODS, img2img, inpaint
 from generation.grid import caption_grid
+from generation.images import check_mask_size, load_image, load_mask, open_image, save_results
 from generation.inversion import invert, invert_and_regenerate
 from generation.loading import load_for_sampling, run_or_exit
 from generation.trajectory import load_trajectory, rewind
-from training.validate import ConfigError
+from schemas.check import ConfigError
+from schemas.command_line import exit_if_invalid
 
 DEFAULT_METHODS = {"inpaint": INPAINT_METHODS, "invert": INVERSION_METHODS}
 

@@ -20,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from evaluation.runner import evaluate, summary, write_results
 from generation.loading import load_for_sampling, run_or_exit
 from generation.sampling import make_generate
+from schemas.check import ConfigError
 from schemas.command_line import exit_if_invalid
-from training.validate import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "scripts"
 

@@ -19,8 +19,8 @@ from omegaconf import DictConfig
 from evaluation.autoencoder_eval import evaluate_autoencoder
 from generation.first_stage import load_autoencoder
 from generation.loading import run_or_exit, select_device
+from schemas.check import ConfigError
 from schemas.command_line import exit_if_invalid
-from training.validate import ConfigError
 
 
 def evaluate(cfg: DictConfig) -> dict:

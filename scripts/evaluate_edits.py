@@ -17,9 +17,9 @@ from omegaconf import DictConfig
 
 from data.shapes import DEFAULT_HELD_OUT
 from evaluation.edits import attribute_edits, inpainting, inversion_psnr, pick_sources, pointing_game, source_images
-from schemas.command_line import exit_if_invalid
 from generation.loading import load_for_sampling, run_or_exit
-from training.validate import ConfigError
+from schemas.check import ConfigError
+from schemas.command_line import exit_if_invalid
 
 PARTS = ("inversion", "edits", "inpainting", "attention")
 

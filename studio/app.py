@@ -12,11 +12,10 @@ from pathlib import Path
 import studio.ui  # noqa: F401  (analytics off before gradio is imported)
 import gradio as gr
 
-from generation.loading import find_checkpoint
+from runfolder.checkpoint import find_checkpoint, load_config
 from studio.history import History
 from studio.ui import edit_tabs, generate_tab, history_tab, inspect_tabs
 from studio.ui.common import Studio
-from training.resume import load_config
 
 HOST = "127.0.0.1"
 

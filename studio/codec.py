@@ -15,7 +15,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from data.preprocess import preprocess_image
-from training.validate import ConfigError
+from schemas.check import ConfigError
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 4096 * 4096

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from generation.images import save_results
-from training.validate import ConfigError
+from schemas.check import ConfigError
 
 ENTRY = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{6}$")
 

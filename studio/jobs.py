@@ -16,13 +16,14 @@ import torch
 
 from generation.loading import LoadedRun, load_run, sampler_settings, sampling_precision
 from generation.sampling import SamplerSettings, observe_steps, to_uint8
+from runfolder.checkpoint import CheckpointError
+from runfolder.device import select_device
+from schemas.check import ConfigError
 from studio import events
 from studio.codec import encode_png
 from studio.history import History
 from studio.kinds import KINDS
 from studio.spec import JobSpec
-from training.checkpoint import CheckpointError
-from training.validate import ConfigError, select_device
 
 USER_ERRORS = (ConfigError, CheckpointError, ValueError)
 
@@ -54,7 +55,7 @@ class JobRunner:
         if precision == "auto":  # measured on the run's own network where the CPU has bf16 instructions
             loaded = self.loaded(self.run, None)
             self.precision = sampling_precision(precision, loaded, self.settings(loaded, JobSpec(kind="generate")), 16)
-            print(f"studio: precision auto -> {self.precision} (training/precision.py)", flush=True)
+            print(f"studio: precision auto -> {self.precision} (runfolder/precision.py)", flush=True)
 
     def loaded(self, run: str | Path, checkpoint: str | None) -> LoadedRun:
         key = (str(run), None if checkpoint is None else str(checkpoint))

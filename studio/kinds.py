@@ -15,9 +15,9 @@ from generation.grid import caption_grid
 from generation.inversion import invert, invert_and_regenerate
 from generation.sampling import fixed_noise, sample_images, to_uint8
 from generation.trajectory import load_trajectory, rewind, sample_with_trajectory, save_trajectory
+from schemas.check import ConfigError
 from studio.codec import decode_image, image_tensor, mask_tensor
 from studio.spec import JobSpec
-from training.validate import ConfigError
 
 TRAJECTORY = "trajectory"
 

@@ -9,7 +9,7 @@ import json
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 
-from training.validate import ConfigError
+from schemas.check import ConfigError
 
 KINDS = ("generate", "branch", "img2img", "inpaint", "invert", "attention", "compare")
 

@@ -7,11 +7,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from runfolder.checkpoint import checkpoint_dirs
+from runfolder.device import check_precision
+from runfolder.precision import native_bf16, resolve_precision
+from schemas.check import ConfigError
 from tests.training_harness import ROOT, TINY, compose_train, run_train
 from train import train
-from training.checkpoint import checkpoint_dirs
-from training.precision import native_bf16, resolve_precision
-from training.validate import ConfigError, check_precision, preflight
+from training.validate import preflight
 
 
 @pytest.mark.parametrize("overrides,message", [

@@ -8,13 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from hydra import compose, initialize_config_dir
-
+from schemas.check import ConfigError
 from scripts.edit import edit
 from tests.training_harness import ROOT, run_train
-from training.validate import ConfigError
 
 
 @pytest.fixture(scope="module")

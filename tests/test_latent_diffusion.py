@@ -6,7 +6,6 @@ import os
 import shutil
 
 import numpy as np
-
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -16,17 +15,18 @@ from PIL import Image
 import train as train_script
 import training.latent_cache as latent_cache
 from data.shapes import load_shapes
-from generation.first_stage import LatentSpace, load_autoencoder
 from generation.attention_maps import generate_with_maps, prompt_to_prompt
 from generation.editing import img2img, inpaint
+from generation.first_stage import LatentSpace, load_autoencoder
 from generation.inversion import invert, invert_and_regenerate
 from generation.loading import load_run, sampler_settings
 from generation.sampling import fixed_noise, sample_images, to_uint8
 from generation.trajectory import load_trajectory, rewind, sample_with_trajectory, save_trajectory
+from runfolder.checkpoint import CheckpointError, checkpoint_dirs
+from schemas.check import ConfigError
+from schemas.relations import validate_config, validate_model
 from tests.test_train_autoencoder import TINY_AE, run_autoencoder
 from tests.training_harness import ROOT, TINY, compose_train, run_train
-from training.checkpoint import CheckpointError, checkpoint_dirs
-from training.validate import ConfigError, validate_config, validate_model
 
 LDM = ["+experiment=ldm_shapes64", "max_steps=2", "ckpt_every=0", "sample_every=2", "eval_every=2", "eval_samples=2"]
 

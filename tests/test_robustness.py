@@ -10,9 +10,10 @@ import torch
 from safetensors.torch import load_file
 
 import train as train_script
-from training.checkpoint import checkpoint_dirs, load_state
-from training.precision import native_bf16
+from runfolder.checkpoint import checkpoint_dirs, load_state
+from runfolder.precision import native_bf16
 from tests.training_harness import ROOT, TINY, run_train
+from training.loop import TrainingStopped
 
 
 def test_non_finite_steps_are_skipped_and_then_training_stops(in_tmp, cache_dir, monkeypatch):
@@ -25,7 +26,7 @@ def test_non_finite_steps_are_skipped_and_then_training_stops(in_tmp, cache_dir,
         return losses * float("nan") if calls["n"] > 2 else losses
 
     monkeypatch.setattr(train_script, "training_losses", poisoned)
-    with pytest.raises(train_script.TrainingStopped, match=r"stopped at step 6: 4 consecutive steps had a non-finite"):
+    with pytest.raises(TrainingStopped, match=r"stopped at step 6: 4 consecutive steps had a non-finite"):
         run_train(["name=nonfinite", "max_steps=20", "ckpt_every=2", "max_bad_steps=4"], cache_dir)
     run = next((in_tmp / "runs" / "nonfinite").iterdir())
     good, during = checkpoint_dirs(run)

@@ -5,11 +5,11 @@ import torch
 from safetensors.torch import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from training.checkpoint import checkpoint_dirs, load_state
 import train as train_script
+from runfolder.checkpoint import checkpoint_dirs, load_state
+from schemas.check import ConfigError
 from tests.fashion_fixture import write_fashion_fixture
 from tests.training_harness import ROOT, TINY, compose_train, run_train
-from training.validate import ConfigError
 
 
 def test_a_run_writes_checkpoints_samples_and_tensorboard_logs(in_tmp, cache_dir):

@@ -10,11 +10,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import train_autoencoder
 from models.autoencoder import AutoencoderKL
 from models.autoencoder_loss import psnr
+from runfolder.checkpoint import checkpoint_dirs, load_state
+from schemas.check import ConfigError
 from tests.test_train import _stop_after
 from tests.training_harness import compose_train
 from training.autoencoder_outputs import latents, reconstruct
-from training.checkpoint import checkpoint_dirs, load_state
-from training.validate import ConfigError
 
 TINY_AE = [
     "autoencoder.base_channels=8", "autoencoder.channel_mults=[1,2]", "autoencoder.norm_groups=4",

@@ -11,11 +11,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from data.captioned import CaptionedImages
+from schemas.check import ConfigError, check_config
+from schemas.instantiate import instantiate_or_explain
+from schemas.relations import validate_training
 from training.batches import derived_seed, stream_indices
 from training.ema import EMA
 from training.lr_schedule import build_lr_scheduler
-from schemas.check import check_config
-from training.validate import ConfigError, instantiate_or_explain, validate_training
 
 # Config sections that must match for a checkpoint to belong to an autoencoder run (see training/resume.py).
 AUTOENCODER_KEYS = ("autoencoder", "data.dataset")

@@ -44,6 +44,10 @@ def reconstruct(model, images: torch.Tensor, batch_size: int = 128) -> torch.Ten
 
 
 class AutoencoderOutputs:
+    """Checkpoints and reconstruction previews (when: training/loop.py); an autoencoder run has no evaluation."""
+
+    eval_every = 0
+
     def __init__(self, run_dir: Path, cfg, parts, logger, dist: ddp.Distributed):
         self.run_dir, self.cfg, self.parts, self.logger, self.dist = run_dir, cfg, parts, logger, dist
 
@@ -74,15 +78,3 @@ class AutoencoderOutputs:
             self.logger.scalars({"eval/psnr": value}, step)
             log.info(f"step {step}: PSNR {value:.2f} dB on the first {min(PSNR_IMAGES, len(images))} training images")
         ddp.barrier(self.dist)
-
-    def periodic(self, step: int, position: int, skipped: int) -> None:
-        due = lambda every: every and step % every == 0 and step < self.cfg.max_steps
-        if due(self.cfg.sample_every):
-            self.preview(step)
-        if due(self.cfg.ckpt_every):
-            self.checkpoint(step, position, skipped)
-
-    def final(self, step: int, position: int, skipped: int, trained: bool) -> None:
-        self.checkpoint(step, position, skipped)
-        if trained and step == self.cfg.max_steps and self.cfg.sample_every:
-            self.preview(step)

@@ -9,14 +9,14 @@ from omegaconf import DictConfig, OmegaConf
 from data.captioned import CaptionedImages
 from diffusion.schedules import Schedule
 from generation.first_stage import PixelSpace, build_first_stage
-from training.embedding_cache import EmbeddingCache
+from runfolder.embedding_cache import EmbeddingCache
+from schemas.instantiate import instantiate_or_explain
 from training import distributed as ddp
 from training.batches import BatchStream
 from training.ema import EMA
 from training.latent_cache import dataset_latents
 from training.lr_schedule import build_lr_scheduler
 from training.preview import preview_prompts
-from training.validate import instantiate_or_explain
 
 
 @dataclass

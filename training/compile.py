@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-COMPILE_MODES = ("none", "blocks", "model")
+from schemas.train import COMPILE_MODES
 
 
 def enable_compile_cache(cache_dir: str | os.PathLike) -> Path:

@@ -4,7 +4,7 @@ Encoding 20 000 images takes minutes on a CPU, far longer than reading them back
 on the same autoencoder and data needs the same latents. The cache file is keyed by the first stage's
 identity (the SHA-256 of the autoencoder weights, scaling factor included) and the images' own bytes, so
 a retrained or resumed autoencoder, or other data, never reuses stale latents. Like the text-embedding
-cache (training/embedding_cache.py) it is written to a temporary file and renamed into place.
+cache (runfolder/embedding_cache.py) it is written to a temporary file and renamed into place.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a run writes besides its training steps: checkpoints, preview grids and evaluations.
+"""What a run writes besides its training steps: checkpoints, preview grids and evaluations (when: training/loop.py).
 
 Rank 0 writes; afterwards every rank meets at a barrier, so the other ranks wait there (not inside the
 next step's gradient all-reduce) for as long as a preview or an evaluation takes.
@@ -12,12 +12,12 @@ import torch
 from omegaconf import DictConfig
 
 from evaluation.runner import evaluate, summary, write_results
+from generation.sampling import SamplerSettings, make_generate
 from training import distributed as ddp
 from training.build import Parts
 from training.logger import Logger
 from training.preview import write_preview
 from training.resume import save
-from generation.sampling import SamplerSettings, make_generate
 
 log = logging.getLogger("train")
 
@@ -54,22 +54,3 @@ class Outputs:
             write_results(self.run_dir, step, results, cfg.eval_samples, self.settings.tag())
             log.info(f"eval step {step}: {summary(results)}")
         ddp.barrier(self.dist)
-
-    def periodic(self, step: int, position: int, skipped: int) -> None:
-        """The outputs due after `step` within the run (the last step is handled by `final`)."""
-        due = lambda every: every and step % every == 0 and step < self.cfg.max_steps
-        if due(self.cfg.sample_every):
-            self.preview(step)
-        if due(self.eval_every):
-            self.evaluate(step)
-        if due(self.cfg.ckpt_every):
-            self.checkpoint(step, position, skipped)
-
-    def final(self, step: int, position: int, skipped: int, trained: bool) -> None:
-        """A checkpoint always; the last preview and evaluation when this process took the run to its end."""
-        self.checkpoint(step, position, skipped)
-        if trained and step == self.cfg.max_steps:
-            if self.cfg.sample_every:
-                self.preview(step)
-            if self.eval_every:
-                self.evaluate(step)

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from training.checkpoint import CheckpointError, checkpoint_dirs, load_state, load_weights, save_checkpoint
-from training.validate import ConfigError
+from generation.first_stage import check_same_first_stage
+from runfolder.checkpoint import checkpoint_dirs, load_config, load_network, load_state, save_checkpoint
+from schemas.check import ConfigError
 
 # Config sections that must match for a checkpoint to belong to this run: they define what the weights
 # mean. Training keys (batch_size, lr, max_steps, ...) may change on resume; the data stream continues
@@ -43,19 +44,8 @@ def find_resume_checkpoint(cfg, run_dir: Path, keys=COMPATIBLE_KEYS) -> Path | N
     latest = found[-1]
     saved = load_config(latest)
     check_compatible(saved, cfg, f"resume={cfg.resume}", keys)
-    from generation.first_stage import check_same_first_stage  # generation.first_stage loads weights with this module
-
     check_same_first_stage(saved, cfg)
     return latest
-
-
-def load_config(checkpoint: Path):
-    """A checkpoint's config.yaml; a missing or unreadable one is a CheckpointError naming it."""
-    path = Path(checkpoint) / "config.yaml"
-    try:
-        return OmegaConf.load(path)
-    except Exception as error:
-        raise CheckpointError(f"cannot read checkpoint file {path}: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
 
 
 def differing_keys(saved, current, keys=COMPATIBLE_KEYS) -> list[str]:
@@ -121,15 +111,6 @@ def save(run_dir, step, position, skipped, cfg, derived, *, model, ema, optimize
     config["derived"] = dict(derived)
     return save_checkpoint(run_dir, step, model.state_dict(), ema.model.state_dict(), state,
                            OmegaConf.to_yaml(config), cfg.keep_checkpoints)
-
-
-def load_network(module, path: Path) -> None:
-    """Weights from a safetensors file into a module; a shape or key mismatch is a CheckpointError."""
-    try:
-        module.load_state_dict(load_weights(path))
-    except RuntimeError as error:
-        raise CheckpointError(f"checkpoint file {path} does not fit this model: {str(error).splitlines()[0]} "
-                              f"{str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else ''}") from None
 
 
 def restore(path: Path, *, model, ema, optimizer, lr_scheduler, scaler) -> tuple[int, int, int]:

@@ -1,6 +1,6 @@
 """Where a run lives: runs/<name>/<timestamp>/, or the folder of the run being resumed.
 
-Registered as the Hydra resolver `run_dir` (see train.py), so Hydra's own output folder (.hydra/,
+Registered as the Hydra resolver `run_dir` by `register_resolvers` (train.py, train_autoencoder.py), so Hydra's own output folder (.hydra/,
 the TensorBoard events, checkpoints/, samples/) is the resumed run's folder when resuming.
 """
 from __future__ import annotations
@@ -9,7 +9,9 @@ import datetime
 import os
 from pathlib import Path
 
-from training.checkpoint import checkpoint_dirs
+from omegaconf import OmegaConf
+
+from runfolder.checkpoint import checkpoint_dirs
 
 RUNS = "runs"
 
@@ -48,3 +50,11 @@ def launch_time() -> datetime.datetime:
 def on_rank_zero(value):
     """Resolver: the value on rank 0 (or without torchrun), null on the other ranks."""
     return value if os.environ.get("RANK", "0") == "0" else None
+
+
+def register_resolvers() -> None:
+    """`run_dir` and `on_rank_zero` for the training configs' hydra section (once per process)."""
+    if not OmegaConf.has_resolver("run_dir"):
+        OmegaConf.register_new_resolver("run_dir", resolve_run_dir, use_cache=True)
+    if not OmegaConf.has_resolver("on_rank_zero"):
+        OmegaConf.register_new_resolver("on_rank_zero", on_rank_zero)

@@ -6,7 +6,7 @@ Both run studio/jobs.py's JobRunner, so the two paths cannot drift.
 """
 from __future__ import annotations
 
-from training.validate import ConfigError
+from schemas.check import ConfigError
 
 
 def make_queue(url: str | None, runner=None, **options):

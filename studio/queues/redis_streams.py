@@ -22,9 +22,9 @@ from collections.abc import Iterator
 
 import redis
 
+from schemas.check import ConfigError
 from studio import events
 from studio.spec import JobSpec
-from training.validate import ConfigError
 
 EVENTS_TTL_S = 3600
 MAX_DELIVERIES = 3

@@ -18,12 +18,11 @@ from PIL import Image
 
 from diffusion.samplers import SAMPLERS
 from generation.first_stage import load_recorded_first_stage
+from runfolder.checkpoint import checkpoint_dirs, load_config
+from schemas.check import ConfigError
 from studio.codec import MAX_UPLOAD_BYTES, decode_image, encode_png
 from studio.history import History
 from studio.spec import JobSpec
-from training.checkpoint import checkpoint_dirs
-from training.resume import load_config
-from training.validate import ConfigError
 
 DISPLAY = 256  # pixels a shown image is enlarged to
 

@@ -8,8 +8,8 @@ import torch
 from diffusion.schedules import get_schedule
 from generation.sampling import Denoiser, SamplerSettings
 from models.text_encoder import TextEmbedding
+from runfolder.embedding_cache import EmbeddingCache
 from tests.conftest import tiny_unet
-from training.embedding_cache import EmbeddingCache
 
 
 class WordEncoder:

@@ -5,8 +5,8 @@ import torch
 from generation.editing import img2img, inpaint
 from generation.sampling import fixed_noise, sample_images
 from generation.trajectory import load_trajectory, rewind, sample_with_trajectory, save_trajectory
+from schemas.check import ConfigError
 from tests.generation.helpers import STOCHASTIC, settings, tiny_denoiser
-from training.validate import ConfigError
 
 PROMPTS = ["a small red circle in the top left", "a large blue square"]
 SAMPLERS = [("ddim", {}), ("ddim", {"eta": 1.0}), ("ddpm", {}), ("dpm_solver_pp_2m", {})]

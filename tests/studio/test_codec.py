@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from schemas.check import ConfigError
 from studio.codec import decode_image, encode_png, image_tensor, mask_tensor
-from training.validate import ConfigError
 
 
 def png_header_only(width, height):

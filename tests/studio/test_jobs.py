@@ -8,12 +8,12 @@ import torch
 
 from generation.loading import load_run, sampler_settings
 from generation.sampling import fixed_noise, sample_images
+from schemas.check import ConfigError
 from studio.history import History
 from studio.jobs import JobRunner
 from studio.queues import make_queue
 from studio.spec import JobSpec
 from tests.studio.tiny_run import pixels, png_b64
-from training.validate import ConfigError
 
 PROMPT = "a small red circle in the top left"
 

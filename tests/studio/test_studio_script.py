@@ -5,8 +5,8 @@ from urllib.request import urlopen
 import pytest
 from hydra import compose, initialize_config_dir
 
+from schemas.check import ConfigError
 from tests.training_harness import ROOT
-from training.validate import ConfigError
 
 pytestmark = pytest.mark.browser
 

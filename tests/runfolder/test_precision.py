@@ -6,13 +6,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import training.precision as precision
+import runfolder.precision as precision
 from generation.loading import load_run, sampler_settings, sampling_precision
+from runfolder.checkpoint import checkpoint_dirs
+from runfolder.precision import measured_choice, time_precisions
 from studio.jobs import JobRunner
 from tests.test_train_autoencoder import run_autoencoder
 from tests.training_harness import run_train
-from training.checkpoint import checkpoint_dirs
-from training.precision import measured_choice, time_precisions
 
 
 def fixed_timings(fp32_ms, bf16_ms, calls=None):

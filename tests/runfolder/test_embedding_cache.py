@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from training.embedding_cache import EmbeddingCache
 from models.text_encoder import minilm
+from runfolder.embedding_cache import EmbeddingCache
 
 
 class CountingEncoder:

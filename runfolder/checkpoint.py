@@ -1,4 +1,4 @@
-"""Checkpoints: safe to write while being killed, safe to read from strangers.
+"""Checkpoints: safe to write while being killed, safe to read from strangers, found by step.
 
 A checkpoint is a folder `checkpoints/step_XXXXXXXX/` holding
     model.safetensors   the network's weights            (safetensors: tensors only, no code)
@@ -18,11 +18,13 @@ import shutil
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from schemas.check import ConfigError
+
 _STEP = re.compile(r"^step_(\d+)$")
-WEIGHTS = ("ema", "model")  # the two weight files of a checkpoint, <name>.safetensors
 
 
 class CheckpointError(RuntimeError):
@@ -36,6 +38,23 @@ def checkpoint_dirs(run_dir: str | os.PathLike) -> list[Path]:
         return []
     found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _STEP.match(p.name))]
     return [p for _, p in sorted(found)]
+
+
+def find_checkpoint(run: str | os.PathLike, checkpoint: str | None = None) -> Path:
+    """The run's newest checkpoint, or the named one (a step number or a folder name)."""
+    run = Path(run)
+    if not run.is_dir():
+        raise ConfigError(f"run={run}: no such run folder")
+    found = checkpoint_dirs(run)
+    if not found:
+        raise ConfigError(f"run={run}: no checkpoint in {run}/checkpoints/ (training saves every ckpt_every steps)")
+    if checkpoint is None:
+        return found[-1]
+    wanted = f"step_{int(checkpoint):08d}" if str(checkpoint).isdigit() else str(checkpoint)
+    for path in found:
+        if path.name == wanted:
+            return path
+    raise ConfigError(f"checkpoint={checkpoint} not in {run}; valid choices: {', '.join(p.name for p in found)}")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -81,6 +100,24 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"cannot read checkpoint file {path}: {_one_line(error)}") from None
+
+
+def load_network(module: torch.nn.Module, path: str | os.PathLike) -> None:
+    """Weights from a safetensors file into a module; a shape or key mismatch is a CheckpointError."""
+    try:
+        module.load_state_dict(load_weights(path))
+    except RuntimeError as error:
+        raise CheckpointError(f"checkpoint file {path} does not fit this model: {str(error).splitlines()[0]} "
+                              f"{str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else ''}") from None
+
+
+def load_config(checkpoint: str | os.PathLike) -> DictConfig:
+    """A checkpoint's config.yaml; a missing or unreadable one is a CheckpointError naming it."""
+    path = Path(checkpoint) / "config.yaml"
+    try:
+        return OmegaConf.load(path)
+    except Exception as error:
         raise CheckpointError(f"cannot read checkpoint file {path}: {_one_line(error)}") from None
 
 

@@ -5,8 +5,14 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from training.checkpoint import (CheckpointError, checkpoint_dirs, load_state, load_weights, remove_partial_checkpoints,
-                                 save_checkpoint)
+from runfolder.checkpoint import (
+    CheckpointError,
+    checkpoint_dirs,
+    load_state,
+    load_weights,
+    remove_partial_checkpoints,
+    save_checkpoint,
+)
 
 
 def _save(run, step, keep=3, value=1.0):
