@@ -7,6 +7,7 @@ White (> 127) = regenerate, black = keep.
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from data.preprocess import preprocess_image
 from generation.grid import to_pil
+from runfolder.atomic import write_atomic
 from schemas.check import ConfigError
 
 
@@ -57,10 +59,12 @@ def load_mask(path: str | Path, image_path: str | Path, image_size: int, invert:
 
 def save_results(out: str | Path, images, params: dict) -> Path:
     """<out>/000.png, 001.png ... from (N, C, H, W) uint8 (or a list of (C, H, W) of any sizes), and
-    <out>/result.json holding params."""
+    <out>/result.json holding params, each file written atomically (runfolder/atomic.py)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(images):
-        to_pil(image.cpu()).save(out / f"{i:03d}.png")
-    (out / "result.json").write_text(json.dumps(params, indent=2, default=str) + "\n")
+        png = io.BytesIO()
+        to_pil(image.cpu()).save(png, format="PNG")
+        write_atomic(out / f"{i:03d}.png", png.getvalue())
+    write_atomic(out / "result.json", json.dumps(params, indent=2, default=str) + "\n")  # last: it marks the folder done
     return out

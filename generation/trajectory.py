@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from diffusion.inpainting import renoise
 from diffusion.samplers import SamplerState
 from generation.sampling import Denoiser, SamplerSettings, fixed_noise, run_chain
+from runfolder.atomic import write_atomic
 from schemas.check import ConfigError
 
 
@@ -79,10 +80,10 @@ def save_trajectory(trajectory: Trajectory, path: str | Path, extra: dict | None
     """path.safetensors + path.json (with `extra`, e.g. the run and checkpoint)."""
     path = Path(path).with_suffix(".safetensors")
     tensors = {k: getattr(trajectory, k).contiguous() for k in ("x", "x0", "t", "previous_x0", "has_previous", "previous_h", "rng")}
-    save_file(tensors, str(path))
     meta = {"prompts": trajectory.prompts, "seed": trajectory.seed, "sampler": asdict(trajectory.settings),
             "steps": len(trajectory), **(extra or {})}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    write_atomic(path, save(tensors))  # the tensors first: a reader needs both files, and looks for the .json
+    write_atomic(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str) + "\n")
     return path
 
 

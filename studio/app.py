@@ -14,10 +14,15 @@ import gradio as gr
 
 from runfolder.checkpoint import find_checkpoint, load_config
 from studio.history import History
-from studio.ui import edit_tabs, generate_tab, history_tab, inspect_tabs
+from studio.ui import edit_tabs, generate_tab, history_tab, inspect_tabs, send
 from studio.ui.common import Studio
+from studio.ui.uploads import TRANSPORT_FACTOR, guard_js
 
 HOST = "127.0.0.1"
+CSS = """
+#hist-gallery img, #gen-live img, #gen-xt img, #gen-x0 img { image-rendering: pixelated; }
+.upload-note { color: var(--error-text-color, #b91c1c); min-height: 1.2em; }
+"""
 
 
 def make_studio(run: str | Path, queue, progress_every: int = 1, max_upload_mb: float = 4.0) -> Studio:
@@ -32,15 +37,21 @@ def make_studio(run: str | Path, queue, progress_every: int = 1, max_upload_mb: 
 def build_app(studio: Studio) -> gr.Blocks:
     with gr.Blocks(title=f"studio · {studio.run.name}", analytics_enabled=False) as app:
         gr.Markdown(f"## Studio · `{studio.run}`")
-        with gr.Tabs():
-            form = generate_tab.build(studio)
-            edit_tabs.build_img2img(studio)
-            edit_tabs.build_inpaint(studio)
-            edit_tabs.build_invert(studio)
-            inspect_tabs.build_attention(studio)
-            inspect_tabs.build_compare(studio)
-            gallery, entries, listing = history_tab.build(studio, form)
-        app.load(listing, None, [gallery, entries])
+        with gr.Tabs() as tabs:
+            generate = generate_tab.build(studio)
+            img2img = edit_tabs.build_img2img(studio)
+            inpaint = edit_tabs.build_inpaint(studio)
+            invert = edit_tabs.build_invert(studio)
+            attention = inspect_tabs.build_attention(studio)
+            compare = inspect_tabs.build_compare(studio)
+            history = history_tab.build(studio, generate)
+        to = send.Destinations(tabs, img2img.canvas, img2img.file, inpaint.editor, inpaint.has_image, invert.file)
+        for entry, sends in ((generate.entry, generate.sends), (generate.branch_entry, generate.branch_sends),
+                             (img2img.entry, img2img.sends), (inpaint.entry, inpaint.sends), (invert.entry, invert.sends),
+                             (attention.entry, attention.sends), (compare.entry, compare.sends),
+                             (history.entry, history.sends)):
+            send.wire(studio, sends, entry, to)
+        app.load(history.show, None, [history.gallery, history.entries, history.skipped])
     return app
 
 
@@ -59,8 +70,9 @@ def launch(app: gr.Blocks, studio: Studio, port: int, block: bool = True):
     studio.history.root.mkdir(parents=True, exist_ok=True)
     app.queue(default_concurrency_limit=1)
     _, url, _ = app.launch(server_name=HOST, server_port=port or free_port(), share=False, prevent_thread_lock=True,
-                           allowed_paths=[str(studio.history.root)], max_file_size=studio.max_upload_bytes,
-                           theme=theme(), ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False,
+                           allowed_paths=[str(studio.history.root)],
+                           max_file_size=TRANSPORT_FACTOR * studio.max_upload_bytes,  # ours: studio/ui/uploads.py
+                           theme=theme(), css=CSS, js=guard_js(studio.max_upload_bytes), ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False,
                            footer_links=[], quiet=True, show_error=True)
     print(f"studio: serving {studio.run} on {url}", flush=True)
     if block:

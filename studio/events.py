@@ -12,6 +12,11 @@ import json
 FINAL = ("result", "error")
 
 
+class EventLost(RuntimeError):
+    """The queue could not take an event (its server went away): the job is the queue's to run again, not an error
+    to report."""
+
+
 def progress(job: str, step: int, steps: int, t: int, image: str, worker: str = "local") -> dict:
     return {"event": "progress", "job": job, "step": step, "steps": steps, "t": t, "image": image, "worker": worker}
 

@@ -3,7 +3,8 @@ in the run's studio history.
 
 The runner keeps the checkpoints it has loaded (a studio session asks the same one again and again) and
 turns every user error (ConfigError, CheckpointError, ValueError) into one error event with a one-line
-message, so a bad request never stops the server or a worker.
+message, so a bad request never stops the server or a worker. A job is saved once (studio/history.py): run
+again after its worker died, it announces the entry already saved instead of running a second time.
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class JobRunner:
         self.run, self.worker = Path(run), worker
         self.device = select_device(device)
         self.history = History(self.run)
+        self.history.remove_stale_staging()
         self._loaded: dict[tuple[str, str | None], LoadedRun] = {}
         self.precision = precision
         if precision == "auto":  # measured on the run's own network where the CPU has bf16 instructions
@@ -71,6 +73,8 @@ class JobRunner:
         """Run spec, calling emit(event) for each progress frame and once for the final event, which it returns."""
         try:
             final = events.result(spec.id, *self._run(spec, emit), worker=self.worker)
+        except events.EventLost:
+            raise
         except USER_ERRORS as error:
             final = events.error(spec.id, str(error).splitlines()[0], self.worker)
         except Exception as error:  # a bug must not take the server or the worker down with it
@@ -80,6 +84,9 @@ class JobRunner:
 
     def _run(self, spec: JobSpec, emit) -> tuple[str, dict, float]:
         begin = time.perf_counter()
+        entry = self.history.entry_for(spec)
+        if self.history.exists(entry):  # saved by a worker that died before announcing it
+            return entry, self.history.params(entry), round(time.perf_counter() - begin, 4)
         if spec.kind == "branch" and spec.parent:  # a rewind continues the parent's chain: its weights and sampler
             parent = self.history.params(spec.parent)
             loaded = self.loaded(self.run, Path(parent["checkpoint"]).name)
@@ -88,17 +95,20 @@ class JobRunner:
             loaded = self.loaded(self.run, spec.checkpoint)
             settings = self.settings(loaded, spec)
         loaded_at = time.perf_counter()
-        entry = self.history.new_entry()
         steps = settings.num_steps or loaded.schedule.num_timesteps
-        with observe_steps(Frames(spec.id, steps, spec.progress_every, emit, self.worker, loaded.first_stage.decode)):
-            images, params = KINDS[spec.kind](self, spec, loaded, settings, self.history.folder(entry))
-        done = time.perf_counter()
-        steps = params.get("steps_run", steps)  # a branch or img2img runs only the end of the chain
-        params = {"kind": spec.kind, "spec": spec.parameters(), "run": str(self.run), "checkpoint": str(loaded.checkpoint),
-                  "checkpoint_step": loaded.step, "sampler": asdict(settings), "device": str(self.device),
-                  "worker": self.worker, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                  "timings": {"load_s": round(loaded_at - begin, 4), "run_s": round(done - loaded_at, 4),
-                              "steps": steps, "ms_per_step": round(1000 * (done - loaded_at) / max(steps, 1), 2)},
-                  **params}
-        self.history.save(entry, images, params)
+        with self.history.staging(entry) as folder:
+            with observe_steps(Frames(spec.id, steps, spec.progress_every, emit, self.worker, loaded.first_stage.decode)):
+                images, params = KINDS[spec.kind](self, spec, loaded, settings, folder)
+            done = time.perf_counter()
+            params = self._parameters(spec, loaded, settings, params, params.get("steps_run", steps), begin, loaded_at, done)
+            self.history.save(folder, entry, images, params)
         return entry, params, round(time.perf_counter() - begin, 4)
+
+    def _parameters(self, spec, loaded, settings, params, steps, begin, loaded_at, done) -> dict:
+        """What result.json keeps: the request, the checkpoint, the sampler, where and how fast, and the kind's own."""
+        return {"kind": spec.kind, "spec": spec.parameters(), "run": str(self.run), "checkpoint": str(loaded.checkpoint),
+                "checkpoint_step": loaded.step, "sampler": asdict(settings), "device": str(self.device),
+                "worker": self.worker, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                "timings": {"load_s": round(loaded_at - begin, 4), "run_s": round(done - loaded_at, 4),
+                            "steps": steps, "ms_per_step": round(1000 * (done - loaded_at) / max(steps, 1), 2)},
+                **params}

@@ -5,13 +5,21 @@ but the spec and the run folder. `parent` names the history entry a branch (rewi
 """
 from __future__ import annotations
 
+import datetime
 import json
+import re
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 
 from schemas.check import ConfigError
 
 KINDS = ("generate", "branch", "img2img", "inpaint", "invert", "attention", "compare")
+ID = re.compile(r"^[0-9a-f]{6,32}$")
+CREATED = re.compile(r"^\d{8}-\d{6}-\d{6}$")
+
+
+def utc_stamp() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
 
 
 @dataclass
@@ -36,8 +44,13 @@ class JobSpec:
     other_run: str | None = None         # compare: another run folder (None: this run)
     other_checkpoint: str | None = None  # compare: its checkpoint (None: the newest)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    created: str = field(default_factory=utc_stamp)  # UTC; with the id, it names the job's history entry
 
     def __post_init__(self):
+        if not isinstance(self.id, str) or not ID.match(self.id):
+            raise ConfigError(f"job id {self.id!r} must be 6 to 32 lowercase hex digits")
+        if not isinstance(self.created, str) or not CREATED.match(self.created):
+            raise ConfigError(f"job created={self.created!r} must be a UTC stamp like 20261123-141503-000000")
         if self.kind not in KINDS:
             raise ConfigError(f"unknown job kind {self.kind!r}; valid choices: {', '.join(KINDS)}")
         if not 1 <= self.batch <= 16:

@@ -8,8 +8,11 @@ to exactly one worker; the worker writes the job's events to a stream of its own
 A job read but not yet acknowledged sits in the group's pending list. While it works, a worker claims its
 job again every claim_timeout / 3 (XCLAIM resets the entry's idle time), so only a job whose worker died
 goes idle for claim_timeout; any worker then takes it over with XAUTOCLAIM and runs it from the start
-(the page sees its frames begin again). XACK when the final event is written. A job whose workers died
-MAX_DELIVERIES times ends with an error event rather than killing the pool.
+(the page sees its frames begin again), unless its final event was already written (then it is only
+acknowledged) or its history entry already saved (then the runner announces that entry: studio/jobs.py). XACK
+when the final event is written. A job whose workers died MAX_DELIVERIES times ends with an error event rather
+than killing the pool. A worker whose Redis goes away says so in one line and tries again, waiting longer each
+time (up to MAX_BACKOFF_S); the job in hand is then taken over like a dead worker's.
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ from studio.spec import JobSpec
 
 EVENTS_TTL_S = 3600
 MAX_DELIVERIES = 3
+MAX_BACKOFF_S = 30.0
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class Streams:
@@ -56,8 +61,13 @@ class RedisQueue:
         self.client, self.streams = connect(url), Streams(prefix)
 
     def submit(self, spec: JobSpec, timeout: float | None = 600.0) -> Iterator[dict]:
-        """The job's events as workers write them; an error event if none arrives for `timeout` seconds."""
-        self.enqueue(spec)
+        """The job's events as workers write them; an error event if none arrives for `timeout` seconds, or if the
+        Redis server does not answer."""
+        try:
+            self.enqueue(spec)
+        except REDIS_DOWN as error:
+            return iter([events.error(spec.id, f"the job queue's Redis server does not answer ({_first_line(error)})",
+                                      "queue")])
         return self.events(spec.id, timeout)
 
     def enqueue(self, spec: JobSpec) -> None:
@@ -66,7 +76,11 @@ class RedisQueue:
     def events(self, job: str, timeout: float | None = 600.0) -> Iterator[dict]:
         key, last, waited = self.streams.events(job), "0-0", 0.0
         while True:
-            answer = self.client.xread({key: last}, block=1000, count=100)
+            try:
+                answer = self.client.xread({key: last}, block=1000, count=100)
+            except REDIS_DOWN as error:
+                yield events.error(job, f"the job queue's Redis server does not answer ({_first_line(error)})", "queue")
+                return
             if not answer:
                 waited += 1.0
                 if timeout is not None and waited >= timeout:
@@ -94,6 +108,11 @@ class RedisWorker:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.claim_timeout, self.stopping = claim_timeout, threading.Event()
         runner.worker = self.name
+        self.ensure_group()
+
+    def ensure_group(self) -> None:
+        """The workers' consumer group (and the jobs stream), made if missing: at the first start, or after a Redis
+        server restarted without its data."""
         try:
             self.client.xgroup_create(self.streams.jobs, self.streams.group, id="0", mkstream=True)
         except redis.exceptions.ResponseError as error:
@@ -110,13 +129,27 @@ class RedisWorker:
         return fresh[0][1][0] if fresh else None
 
     def serve(self, max_jobs: int | None = None) -> int:
-        """Work until stop() (or max_jobs jobs); returns the number of jobs run."""
-        done = 0
+        """Work until stop() (or max_jobs jobs); returns the number of jobs run. While Redis is away, wait and
+        try again (1 s, then twice as long each time up to MAX_BACKOFF_S), one line each time."""
+        done, backoff = 0, 1.0
         while not self.stopping.is_set() and (max_jobs is None or done < max_jobs):
-            job = self.next_job()
-            if job is not None:
-                self.process(*job)
-                done += 1
+            try:
+                job = self.next_job()
+                if job is not None:
+                    self.process(*job)
+                    done += 1
+                backoff = 1.0
+            except (*REDIS_DOWN, events.EventLost) as error:
+                print(f"studio worker {self.name}: Redis does not answer ({_first_line(error)}); trying again in "
+                      f"{backoff:g} s", flush=True)
+                self.stopping.wait(backoff)
+                backoff = min(2 * backoff, MAX_BACKOFF_S)
+            except redis.exceptions.ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise
+                print(f"studio worker {self.name}: Redis lost the job queue (restarted without its data?); making it "
+                      f"again", flush=True)
+                self.ensure_group()
         return done
 
     def stop(self) -> None:
@@ -124,9 +157,12 @@ class RedisWorker:
 
     def emit(self, job: str, event: dict) -> None:
         key = self.streams.events(job)
-        self.client.xadd(key, {"event": events.dumps(event)})
-        if events.is_final(event):
-            self.client.expire(key, EVENTS_TTL_S)
+        try:
+            self.client.xadd(key, {"event": events.dumps(event)})
+            if events.is_final(event):
+                self.client.expire(key, EVENTS_TTL_S)
+        except REDIS_DOWN as error:
+            raise events.EventLost(_first_line(error)) from None
 
     def process(self, message: str, fields: dict) -> None:
         """Run one job while keeping the claim on it fresh, then acknowledge it."""
@@ -135,6 +171,9 @@ class RedisWorker:
         except (ConfigError, KeyError, TypeError, ValueError) as error:  # a malformed entry: nobody can run it
             self.acknowledge(message)
             print(f"studio worker {self.name}: dropped malformed job {message}: {error}")
+            return
+        if self.announced(spec.id):  # its worker died after the final event, before the XACK
+            self.acknowledge(message)
             return
         pending = self.client.xpending_range(self.streams.jobs, self.streams.group, min=message, max=message, count=1)
         if pending and pending[0]["times_delivered"] > MAX_DELIVERIES:
@@ -151,11 +190,23 @@ class RedisWorker:
             keeper.join()
         self.acknowledge(message)
 
+    def announced(self, job: str) -> bool:
+        """Whether the job's event stream already ends with its final event."""
+        last = self.client.xrevrange(self.streams.events(job), count=1)
+        return bool(last) and events.is_final(json.loads(last[0][1]["event"]))
+
     def _keep_claim(self, message: str, done: threading.Event) -> None:
         while not done.wait(self.claim_timeout / 3):
-            self.client.xclaim(self.streams.jobs, self.streams.group, self.name, min_idle_time=0,
-                               message_ids=[message], justid=True)
+            try:
+                self.client.xclaim(self.streams.jobs, self.streams.group, self.name, min_idle_time=0,
+                                   message_ids=[message], justid=True)
+            except REDIS_DOWN:
+                return  # serve() reports it; the job is then taken over like a dead worker's
 
     def acknowledge(self, message: str) -> None:
         self.client.xack(self.streams.jobs, self.streams.group, message)
         self.client.xdel(self.streams.jobs, message)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

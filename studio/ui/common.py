@@ -19,8 +19,7 @@ from PIL import Image
 from diffusion.samplers import SAMPLERS
 from generation.first_stage import load_recorded_first_stage
 from runfolder.checkpoint import checkpoint_dirs, load_config
-from schemas.check import ConfigError
-from studio.codec import MAX_UPLOAD_BYTES, decode_image, encode_png
+from studio.codec import MAX_UPLOAD_BYTES, encode_png
 from studio.history import History
 from studio.spec import JobSpec
 
@@ -88,16 +87,6 @@ def result_images(studio: Studio, entry: str) -> list[Image.Image]:
     return [enlarge(Image.open(path).convert("RGB")) for path in studio.history.images(entry)]
 
 
-def uploaded(studio: Studio, path: str | None, key: str = "image") -> str:
-    """An uploaded file (Gradio's temporary path) -> base64 PNG, decoded safely (studio/codec.py)."""
-    if path is None:
-        raise gr.Error(f"no {key}: upload or draw one first")
-    try:
-        return encode_png(decode_image(Path(path).read_bytes(), key, studio.max_upload_bytes))
-    except ConfigError as error:
-        raise gr.Error(str(error)) from None
-
-
 def flatten(layer: np.ndarray) -> Image.Image:
     """An editor image (H, W, 4) RGBA (transparent where nothing is drawn) -> RGB on white."""
     image = Image.fromarray(layer.astype(np.uint8))
@@ -114,9 +103,11 @@ def editor_image(value: dict | None) -> str:
     return encode_png(flatten(value["composite"]))
 
 
-def editor_mask(value: dict | None) -> tuple[str, str]:
-    """(the editor's background image, the mask brushed over it: white where any layer has paint), base64 PNG."""
-    if not value or value.get("background") is None:
+def editor_mask(value: dict | None, has_image: bool = True) -> tuple[str, str]:
+    """(the editor's background image, the mask brushed over it: white where any layer has paint), base64 PNG.
+    has_image: whether an image was put in the editor (uploaded or sent): brushing on an empty editor gives a blank
+    canvas as its background, which is no image to inpaint."""
+    if not value or value.get("background") is None or not has_image:
         raise gr.Error("no image to inpaint: upload one first")
     background = flatten(value["background"])
     painted = np.zeros(background.size[::-1], dtype=bool)

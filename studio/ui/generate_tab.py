@@ -1,6 +1,6 @@
 """The Generate tab: text-to-image with live frames, a step slider over the finished trajectory (x_t and
 the predicted x0 at each step), and "branch from here": a rewind from the chosen step with another prompt
-or seed (generation/trajectory.py)."""
+or seed (generation/trajectory.py). The image and the branch can be sent on to the editing tabs (studio/ui/send.py)."""
 from __future__ import annotations
 
 import functools
@@ -14,6 +14,7 @@ from generation.sampling import to_uint8
 from generation.trajectory import load_trajectory
 from studio.kinds import TRAJECTORY
 from studio.spec import JobSpec
+from studio.ui import send
 from studio.ui.common import Studio, enlarge, result_images, run_job
 
 EXAMPLE = "a small red circle in the top left"
@@ -49,6 +50,7 @@ def layout(studio: Studio) -> SimpleNamespace:
             with gr.Column():
                 live = gr.Image(label="Image (live while it denoises)", interactive=False, format="png", elem_id="gen-live")
                 status = gr.Markdown(elem_id="gen-status")
+                sends = send.buttons("gen")
         entry = gr.State(None)
         scrub = gr.Slider(0, 1, value=0, step=1, label="Trajectory step", interactive=False, elem_id="gen-step")
         with gr.Row():
@@ -60,12 +62,15 @@ def layout(studio: Studio) -> SimpleNamespace:
             branch_run = gr.Button("Branch from here", elem_id="branch-run")
         with gr.Row():
             branched = gr.Image(label="Branch", interactive=False, format="png", elem_id="branch-image")
-            branch_status = gr.Markdown(elem_id="branch-status")
+            with gr.Column():
+                branch_status = gr.Markdown(elem_id="branch-status")
+                branch_sends = send.buttons("branch")
+        branch_entry = gr.State(None)
     return SimpleNamespace(**{k: v for k, v in locals().items() if k != "studio"})
 
 
-def build(studio: Studio) -> dict:
-    """The tab and its events; returns the form fields the History tab fills in."""
+def build(studio: Studio) -> SimpleNamespace:
+    """The tab and its events; returns its components (the History tab fills in the form, results are sent on)."""
     ui = layout(studio)
 
     @functools.lru_cache(maxsize=8)
@@ -96,11 +101,14 @@ def build(studio: Studio) -> dict:
         spec = JobSpec(kind="branch", parent=entry, step=int(step), prompt=prompt, seed=int(seed or 0),
                        progress_every=studio.progress_every)
         for frame, line, final in run_job(studio, spec):
-            yield (frame if final is None else side_by_side(result_images(studio, final["entry"]))), line
+            if final is None:
+                yield frame, line, gr.skip()
+            else:
+                yield side_by_side(result_images(studio, final["entry"])), line, final["entry"]
 
     ui.run.click(generate, [ui.prompt, ui.sampler, ui.steps, ui.guidance, ui.seed, ui.batch],
                  [ui.live, ui.status, ui.entry, ui.scrub, ui.xt, ui.x0, ui.branch_prompt])
     ui.scrub.input(show, [ui.entry, ui.scrub], [ui.xt, ui.x0])  # the user's moves; generate() shows the last step itself
-    ui.branch_run.click(branch, [ui.entry, ui.scrub, ui.branch_prompt, ui.branch_seed], [ui.branched, ui.branch_status])
-    return {"prompt": ui.prompt, "sampler": ui.sampler, "num_steps": ui.steps, "guidance_scale": ui.guidance,
-            "seed": ui.seed, "batch": ui.batch}
+    ui.branch_run.click(branch, [ui.entry, ui.scrub, ui.branch_prompt, ui.branch_seed],
+                        [ui.branched, ui.branch_status, ui.branch_entry])
+    return ui

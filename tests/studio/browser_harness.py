@@ -17,15 +17,16 @@ CHROMIUM = "/usr/bin/chromium"
 class Server:
     """studio/app.py on a run folder with the in-process queue (or `queue`); stop() frees the port."""
 
-    def __init__(self, run: Path, progress_every: int = 1, queue=None):
+    def __init__(self, run: Path, progress_every: int = 1, queue=None, max_upload_mb: float = 4.0):
         self.run, self.progress_every, self.queue, self.app, self.url = run, progress_every, queue, None, None
+        self.max_upload_mb = max_upload_mb
 
     def start(self) -> "Server":
         from studio.app import build_app, launch, make_studio
         from studio.jobs import JobRunner
         from studio.queues.local import LocalQueue
         queue = self.queue or LocalQueue(JobRunner(self.run, device="cpu"))
-        studio = make_studio(self.run, queue, self.progress_every)
+        studio = make_studio(self.run, queue, self.progress_every, self.max_upload_mb)
         self.app, self.url = launch(build_app(studio), studio, 0, block=False)
         return self
 

@@ -21,13 +21,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_redis(folder: Path):
-    """(the process, its redis:// url); skips the test when redis-server or the redis client is missing."""
+def start_redis(folder: Path, port: int | None = None):
+    """(the process, its redis:// url) on `port` (a free one by default); skips the test when redis-server or the
+    redis client is missing."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server): the Redis queue tests need a real server")
     redis = pytest.importorskip("redis", reason="the redis Python client is not installed (pip install redis)")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
                                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"

@@ -10,6 +10,7 @@ from urllib.request import urlopen
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from studio.history import History
 from tests.studio.browser_harness import Server, chromium, image_src, set_number, shown_pixels, stroke, wait_text
@@ -108,7 +109,7 @@ def test_a_brushed_mask_inpaints_only_under_the_brush(ui, run, tmp_path):
     picture = np.random.default_rng(0).integers(0, 256, (8, 8, 3)).astype(np.uint8)
     from PIL import Image
     Image.fromarray(picture).resize((64, 64), Image.Resampling.NEAREST).save(tmp_path / "in.png")
-    ui.get_by_role("tab", name="Inpaint").click()
+    open_inpaint(ui)
     ui.locator("#inp-editor input[type=file]").set_input_files(str(tmp_path / "in.png"))
     ui.locator("#inp-editor button[aria-label=Brush]").click()
     stroke(ui, "#inp-editor .pixi-target canvas", [(0.45, 0.45), (0.55, 0.55)])
@@ -122,12 +123,66 @@ def test_a_brushed_mask_inpaints_only_under_the_brush(ui, run, tmp_path):
     assert np.array_equal(result[keep], given[keep]) and not np.array_equal(result, given)
 
 
+def open_inpaint(ui):
+    """The Inpaint tab, once its editor is there to take a file (an upload sent sooner can be lost)."""
+    ui.get_by_role("tab", name="Inpaint").click()
+    ui.locator("#inp-editor input[type=file]").wait_for(state="attached")
+    ui.locator("#inp-editor button[aria-label=Brush]").wait_for(state="visible")
+
+
+@pytest.mark.parametrize("target", ["inp-editor", "i2i-canvas", "i2i-file"])
+def test_a_file_too_large_a_bomb_or_not_an_image_is_named_where_it_was_dropped(ui, tmp_path, target):
+    from tests.studio.test_uploads import hostile_files
+    files = hostile_files(tmp_path)
+    tab = {"inp-editor": "Inpaint", "i2i-canvas": "Image to image", "i2i-file": "Image to image"}[target]
+    ui.get_by_role("tab", name=tab).click()
+    ui.locator(f"#{target} input[type=file]").wait_for(state="attached")
+    expected = {"big": "bytes is over the 4194304 byte upload limit (4 MB)", "bomb": "13000x13000 pixels is over the",
+                "truncated": "not an image file the browser can read", "text": "not an image file the browser can read"}
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (1400, 1400, 3), dtype=np.uint8)).save(files["big"])
+    for name, message in expected.items():
+        ui.locator(f"#{target} input[type=file]").set_input_files(str(files[name]))
+        wait_text(ui, f"#{target}-note", message, timeout=15_000)
+    if target == "inp-editor":  # nothing reached the editor, so there is nothing to inpaint
+        ui.locator("#inp-editor button[aria-label=Brush]").click()
+        stroke(ui, "#inp-editor .pixi-target canvas", [(0.4, 0.4), (0.6, 0.6)])
+        ui.click("#inp-run")
+        ui.get_by_text("no image to inpaint: upload one first").first.wait_for(timeout=30_000)
+
+
+def test_send_buttons_carry_a_result_into_the_editing_tabs(ui, run):
+    generate(ui, "a small red circle in the top left", 3)
+    made = History(run).entries()[0]
+    ui.click("#gen-send-inpaint")
+    ui.locator("#inp-editor button[aria-label=Brush]").wait_for(state="visible")
+    stroke(ui, "#inp-editor .pixi-target canvas", [(0.45, 0.45), (0.55, 0.55)])
+    set_number(ui, "inp-steps", 3)
+    ui.click("#inp-run")
+    wait_text(ui, "#inp-status", "done in")
+    inpainted = History(run).entries()[0]
+    _, given, _ = (pixels(p) for p in History(run).images(inpainted))
+    assert np.array_equal(given, pixels(History(run).images(made)[0]))  # the model saw the generated image itself
+    ui.click("#inp-send-invert")
+    ui.locator("#inv-file a, #inv-file .file-name, #inv-file td").first.wait_for(timeout=15_000)
+    set_number(ui, "inv-steps", 2)
+    ui.click("#inv-run")
+    wait_text(ui, "#inv-status", "done in")
+    inverted = History(run).entries()[0]
+    assert np.array_equal(pixels(History(run).images(inverted)[0]), pixels(History(run).images(inpainted)[0]))
+    ui.click("#inv-send-img2img")
+    set_number(ui, "i2i-steps", 2)
+    ui.click("#i2i-run")
+    wait_text(ui, "#i2i-status", "done in")
+    assert History(run).params(History(run).entries()[0])["kind"] == "img2img"
+
+
 def test_an_invalid_upload_shows_a_message_and_the_server_keeps_serving(ui, tmp_path):
     (tmp_path / "broken.png").write_bytes(b"this is not a png")
     ui.get_by_role("tab", name="Image to image").click()
     ui.locator("#i2i-file input[type=file]").set_input_files(str(tmp_path / "broken.png"))
-    ui.click("#i2i-run")
-    ui.get_by_text("not an image file PIL can read").first.wait_for(timeout=30_000)
+    wait_text(ui, "#i2i-file-note", "not an image file the browser can read")  # refused where it was dropped
+    ui.click("#i2i-run")  # the file box stayed empty, and so did the canvas
+    ui.get_by_text("no image: upload one or draw on the canvas first").first.wait_for(timeout=30_000)
     ui.get_by_role("tab", name="Generate").click()
     assert "done in" in generate(ui, "a large blue square", 2)
 
@@ -144,6 +199,9 @@ def test_history_survives_a_restart_and_one_click_reloads_the_parameters(studio_
         ui.get_by_role("tab", name="History").click()
         ui.locator("#hist-gallery button img").first.wait_for(timeout=30_000)
         assert ui.locator("#hist-gallery button img").count() == len(History(run).entries())
+        assert all(src.endswith("thumb.png") for src in ui.eval_on_selector_all(
+            "#hist-gallery button img", "(images) => images.map((i) => i.src)"))
+        assert f"generate: {newest['spec']['prompt']}" in ui.inner_text("#hist-gallery")
         ui.locator("#hist-gallery button img").first.click()
         ui.wait_for_function("() => (document.querySelector('#hist-params')?.innerText || '').includes('checkpoint')")
         ui.get_by_role("tab", name="Generate").click()

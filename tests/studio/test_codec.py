@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from schemas.check import ConfigError
-from studio.codec import decode_image, encode_png, image_tensor, mask_tensor
+from studio.codec import check_upload_file, decode_image, encode_png, image_tensor, mask_tensor
 
 
 def png_header_only(width, height):
@@ -55,3 +55,29 @@ def test_base64_of_an_upload_is_what_a_spec_carries():
     raw = io.BytesIO()
     Image.new("RGB", (3, 3), "red").save(raw, format="PNG")
     assert decode_image(base64.b64encode(raw.getvalue()).decode()).getpixel((1, 1)) == (255, 0, 0)
+
+
+def test_a_file_on_disk_is_measured_before_it_is_read(tmp_path, monkeypatch):
+    big, bomb = tmp_path / "big.png", tmp_path / "bomb.png"
+    big.write_bytes(b"\x89PNG" + b"x" * 5000)
+    bomb.write_bytes(png_header_only(13000, 13000))
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded"))
+    with pytest.raises(ConfigError, match="image: 5004 bytes is over the 1000 byte upload limit"):
+        check_upload_file(big, "image", max_bytes=1000)
+    with pytest.raises(ConfigError, match="image: 13000x13000 pixels is over the 16777216 pixel limit"):
+        check_upload_file(bomb, "image", max_bytes=1000)
+
+
+def test_base64_text_longer_than_the_limit_is_refused_before_it_is_decoded(monkeypatch):
+    monkeypatch.setattr(base64, "b64decode", lambda *a, **k: pytest.fail("decoded"))
+    with pytest.raises(ConfigError, match="over the 1000 byte upload limit"):
+        decode_image("A" * 4000, "image", max_bytes=1000)
+
+
+def test_a_result_enlarged_for_the_page_comes_back_exactly_at_the_models_size():
+    from studio.ui.common import enlarge
+    small = np.random.default_rng(0).integers(0, 256, (8, 8, 3)).astype(np.uint8)
+    shown = enlarge(Image.fromarray(small))
+    assert shown.size == (256, 256)
+    back = ((image_tensor(shown, (3, 8))[0] + 1) * 127.5).round().permute(1, 2, 0).numpy()
+    assert np.array_equal(back.astype(np.uint8), small)

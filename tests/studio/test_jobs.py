@@ -120,3 +120,60 @@ def test_the_local_queue_yields_the_runners_events(runner):
     assert [e["event"] for e in seen] == ["progress"] * 3 + ["result"]
     with pytest.raises(ConfigError, match="valid choices: null"):
         make_queue("amqp://x")
+
+
+def test_a_job_run_again_announces_its_saved_entry_instead_of_saving_a_second(runner, tiny_run):
+    """What a worker does with a job whose first worker died after saving it and before announcing it."""
+    spec = JobSpec(kind="generate", prompt=PROMPT, num_steps=3, seed=4)
+    first, frames = [], []
+    runner.run_job(spec, first.append)
+    runner.run_job(JobSpec.from_json(spec.to_json()), frames.append)
+    again = frames[-1]
+    assert [e["event"] for e in frames] == ["result"]  # nothing run: no frames
+    assert again["entry"] == first[-1]["entry"] == History.entry_for(spec)
+    assert again["params"]["spec"]["id"] == spec.id
+    assert [e for e in History(tiny_run).entries() if e.endswith(spec.id)] == [again["entry"]]
+
+
+def test_a_job_that_fails_midway_leaves_no_entry_and_no_staging_folder(runner, tiny_run):
+    picture = png_b64(np.zeros((8, 8, 3)))
+    spec = JobSpec(kind="inpaint", prompt=PROMPT, num_steps=2, image=picture, mask=png_b64(np.zeros((4, 4))))
+    final = runner.run_job(spec, lambda event: None)
+    assert final["event"] == "error" and "mask is 4x4 pixels" in final["message"]
+    assert not History(tiny_run).folder(History.entry_for(spec)).exists()
+    assert not list(History(tiny_run).root.glob(".staging-*"))
+
+
+def test_a_damaged_entry_is_left_out_of_the_listing_and_named(runner, tmp_path):
+    from studio.ui.history_tab import listing
+    history = History(tmp_path)
+    good, bad = (JobSpec(kind="generate", prompt=PROMPT) for _ in range(2))
+    for spec in (good, bad):
+        with history.staging(History.entry_for(spec)) as folder:
+            history.save(folder, History.entry_for(spec), torch.zeros(1, 3, 8, 8, dtype=torch.uint8),
+                         {"kind": "generate", "spec": spec.parameters()})
+    damaged = history.folder(History.entry_for(bad)) / "result.json"
+    damaged.write_text(damaged.read_text()[:40])  # a write cut short, as by a kill before atomic writes
+    with pytest.raises(ConfigError, match="result.json cannot be read"):
+        history.params(History.entry_for(bad))
+    items, entries, broken = listing(history)
+    assert entries == [History.entry_for(good)] and items[0][1] == f"generate: {PROMPT}"
+    assert items[0][0].endswith("thumb.png") and len(broken) == 1 and History.entry_for(bad) in broken[0]
+
+
+def test_a_dead_workers_staging_folder_is_never_listed_and_is_cleared_when_stale(tmp_path):
+    history = History(tmp_path)
+    staged = history.root / ".staging-20261207-101010-000000-abcdef-123"
+    staged.mkdir(parents=True)
+    (staged / "000.png").write_bytes(b"half")
+    assert history.entries() == []
+    history.remove_stale_staging(older_than_s=3600)
+    assert staged.exists()
+    history.remove_stale_staging(older_than_s=0)
+    assert not staged.exists()
+
+
+@pytest.mark.parametrize("field,value", [("id", "../../x"), ("id", "ABC"), ("created", "yesterday")])
+def test_a_job_names_its_entry_with_a_checked_id_and_time(field, value):
+    with pytest.raises(ConfigError, match=f"job {field}"):
+        JobSpec(kind="generate", prompt=PROMPT, **{field: value})

@@ -95,3 +95,69 @@ def test_sigterm_lets_a_worker_finish_its_job_then_exit(workers, queue):
     assert worker.wait(timeout=30) == 0  # then the worker leaves, cleanly
     assert "SIGTERM received" in worker.stdout.read()
     assert settles_to_no_pending(queue)
+
+
+@pytest.fixture
+def two_more_workers(redis_url, tiny_run):
+    started = {}
+    try:
+        for name in ("w2", "w3"):
+            started[name] = start_worker(tiny_run, redis_url, name)
+        yield started
+    finally:
+        for process in started.values():
+            stop(process)
+
+
+def test_a_worker_killed_between_saving_a_job_and_announcing_it_leaves_one_entry(two_more_workers, queue, tiny_run):
+    """The window a kill can hit: the entry is on disk, the result event not yet in Redis. Made certain by pausing
+    Redis's writes once a worker holds the job: the worker saves the entry, then waits on its result write."""
+    alive = two_more_workers
+    spec = JobSpec(kind="generate", prompt="a large blue square", num_steps=2, seed=11, progress_every=0)
+    queue.enqueue(spec)
+    holder = None
+    for _ in range(400):  # until a worker has read it (its pending entry names the worker)
+        pending = queue.client.xpending_range(queue.streams.jobs, queue.streams.group, min="-", max="+", count=10)
+        holder = next((p["consumer"] for p in pending), None)
+        if holder:
+            break
+        time.sleep(0.025)
+    assert holder in alive
+    queue.client.client_pause(20_000, all=False)  # writes wait: the result event, the claim refresh, the XACK
+    entry = History(tiny_run).folder(History.entry_for(spec))
+    for _ in range(400):
+        if (entry / "result.json").is_file():
+            break
+        time.sleep(0.025)
+    assert (entry / "result.json").is_file()
+    os.kill(alive[holder].pid, signal.SIGKILL)
+    alive[holder].wait()
+    queue.client.client_unpause()
+    seen = list(queue.events(spec.id, timeout=120))
+    assert [e["event"] for e in seen] == ["result"] and seen[-1]["worker"] != holder  # announced by the other
+    assert seen[-1]["entry"] == entry.name
+    assert [e for e in History(tiny_run).entries() if e.endswith(spec.id)] == [entry.name]
+    assert settles_to_no_pending(queue)
+
+
+def test_a_worker_whose_redis_goes_away_says_so_in_one_line_and_serves_again_when_it_is_back(tiny_run, tmp_path):
+    from studio.queues.redis_streams import RedisQueue
+    from tests.studio.redis_fixture import free_port
+    port = free_port()
+    server, url = start_redis(tmp_path, port)
+    worker = start_worker(tiny_run, url, "phoenix")
+    try:
+        stop(server)
+        time.sleep(4)  # two or three failed tries: 1 s, 2 s, ...
+        server, url = start_redis(tmp_path, port)
+        queue = RedisQueue(url)
+        seen = list(queue.submit(JobSpec(kind="generate", prompt="a large blue square", num_steps=2), timeout=120))
+        assert seen[-1]["event"] == "result" and seen[-1]["worker"] == "phoenix", seen[-1]
+        queue.close()
+    finally:
+        worker.terminate()
+        output, _ = worker.communicate(timeout=60)
+        stop(server)
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if "Redis does not answer" in line]
+    assert len(lines) >= 2 and all(line.startswith("studio worker phoenix: Redis does not answer") for line in lines)
