@@ -180,7 +180,29 @@ def dpm_solver_pp_2m(
     return x
 
 
-SAMPLERS = {"ddim": ddim, "ddpm": ddpm, "dpm_solver_pp_2m": dpm_solver_pp_2m}
+@torch.no_grad()
+def consistency(
+    model_fn: ModelFn, x: torch.Tensor, schedule: Schedule, *, prediction_type: str = "eps", num_steps: int | None = 4,
+    spacing: str = "trailing", clip_x0: bool = True, generator: torch.Generator | None = None,
+    callback: Callback | None = None, start: int = 0, stop: int | None = None, state: SamplerState | None = None,
+    step_hook: StepHook | None = None,
+) -> torch.Tensor:
+    """Multistep consistency sampling (Song et al. 2023, "Consistency Models", Algorithm 1; Luo et al. 2023, LCM,
+    Algorithm 1), for a consistency-distilled student (diffusion/distillation.py): each step takes the network's
+    estimate of x0 and noises it afresh to the next step's level, x_next = sqrt(ab_next) x0 + sqrt(1 - ab_next) z,
+    one network call per step. The last step returns x0; one step is a single call from pure noise."""
+    state = SamplerState() if state is None else state
+    for step, (t, ab, ab_next) in _run_steps(_steps(schedule, num_steps, spacing), start, stop):
+        x0, _ = _denoise(model_fn, schedule, x, t, prediction_type, clip_x0, state)
+        if callback is not None:
+            callback(step, t, x, x0)
+        x = x0 if ab_next >= 1.0 else math.sqrt(ab_next) * x0 + math.sqrt(1 - ab_next) * _randn_like(x0, generator)
+        state.previous_x0 = x0
+        x = _hook(step_hook, step, ab_next, x)
+    return x
+
+
+SAMPLERS = {"ddim": ddim, "ddpm": ddpm, "dpm_solver_pp_2m": dpm_solver_pp_2m, "consistency": consistency}
 
 
 def get_sampler(name: str):

@@ -13,8 +13,9 @@ from dataclasses import asdict
 
 import torch
 
-from diffusion.inversion import ddim_invert, check_inversion_method
+from diffusion.inversion import check_inversion_method, ddim_invert
 from generation.sampling import Denoiser, SamplerSettings, autocast, run_chain, to_uint8
+from schemas.check import ConfigError
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> list[float]:
@@ -29,6 +30,9 @@ def invert(denoiser: Denoiser, images: torch.Tensor, source_prompts: list[str], 
     """The inverted noise of images (N, C, H, W) in [-1, 1] under their source prompts, in the model's space
     ((N, C, H, W), or the latents' shape in a latent run)."""
     check_inversion_method(method)
+    if getattr(denoiser.model, "guidance_embedding", False):
+        raise ConfigError("inversion runs the deterministic DDIM ODE of a diffusion model, which a distilled few-step "
+                          "student is not: invert with its teacher run (the student's config names it: teacher.run)")
     scale = 1.0 if method == "negative_prompt" else None
     model_fn = denoiser.model_fn(source_prompts, settings, guidance_scale=scale)
     with autocast(denoiser.device, denoiser.precision):

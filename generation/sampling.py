@@ -21,6 +21,7 @@ from diffusion.samplers import get_sampler
 from diffusion.schedules import Schedule
 from generation.first_stage import PixelSpace
 from runfolder.embedding_cache import EmbeddingCache
+from schemas.check import ConfigError
 
 
 @dataclass
@@ -116,9 +117,15 @@ def prompt_model_fn(model, cache: EmbeddingCache, prompts: list[str], settings: 
     """The model_fn(x_t, t) a sampler calls for these prompts: classifier-free guidance at the settings'
     scale (or `guidance_scale`) against the empty prompt, or against negative_prompts where given (one per
     prompt), over the settings' guidance interval of the schedule's num_timesteps; the conditional model
-    alone at scale 1."""
+    alone at scale 1. A network with a guidance embedding (a distilled student) takes the scale as an input
+    instead: one call, not two."""
     scale = settings.guidance_scale if guidance_scale is None else guidance_scale
     cond = {k: v.to(device) for k, v in cache.embed(prompts).as_model_kwargs().items()}
+    if getattr(model, "guidance_embedding", False):  # a distilled student: w is an input, one call per step
+        if negative_prompts is not None:
+            raise ConfigError("a distilled run folds guidance into its network and has no unconditional branch: "
+                              "negative prompts need its teacher run (teacher.run in the student's config)")
+        return conditional_model_fn(model, {**cond, "guidance_scale": torch.full((len(prompts),), float(scale), device=device)})
     if scale == 1.0:
         return conditional_model_fn(model, cond)
     if negative_prompts is None:

@@ -15,6 +15,10 @@ The text enters by `context_injection`:
 frozen encoder's tokens and every cross-attention layer; the pooled vector stays the encoder's.
 `positional_embedding` adds a fixed 2D sine-cosine embedding to the tokens of every spatial transformer
 (parameter-free), which lets cross-attention bind position words to places quickly.
+`guidance_embedding` (Meng et al. 2023, "On Distillation of Guided Diffusion Models", sec. 3.1) makes the
+classifier-free guidance scale w an input: a distilled student predicts the guided output in one call, w
+embedded like a timestep and added to the time embedding. Its last layer starts at zero, so a student made from a
+teacher's weights starts as the teacher's conditional network.
 `self_condition` (Chen et al. 2022, "Analog Bits", sec. 3.2) gives the network a second input, its own
 previous estimate of x0 (B, in_channels, H, W), concatenated with x_t before conv_in; `x_self_cond=None`
 stands for "no estimate yet" and is zeros, as in training's first pass (diffusion/losses.py).
@@ -33,6 +37,7 @@ from models.context_refiner import ContextRefiner
 from models.embeddings import TimestepEmbedding
 
 CONTEXT_INJECTIONS = ("cross_attention", "add_pooled", "both")
+GUIDANCE_EMBEDDING_SCALE = 100.0  # w in [1, 10] spans the sinusoid's frequencies as t in [100, 1000] does
 
 
 class _Layer(nn.Module):
@@ -49,8 +54,9 @@ class _Layer(nn.Module):
 
 class UNet(nn.Module):
     """forward(xt (B, in_channels, H, W), t (B,), context (B, L, context_dim) | None,
-    context_mask (B, L) | None, pooled (B, context_dim) | None, x_self_cond (B, in_channels, H, W) | None)
-    -> (B, out_channels, H, W). x_self_cond is only accepted by a self-conditioned network."""
+    context_mask (B, L) | None, pooled (B, context_dim) | None, x_self_cond (B, in_channels, H, W) | None,
+    guidance_scale (B,) | None) -> (B, out_channels, H, W). x_self_cond is only accepted by a self-conditioned
+    network, guidance_scale only by one with a guidance embedding (where None means w = 1, no guidance)."""
 
     def __init__(
         self,
@@ -72,6 +78,7 @@ class UNet(nn.Module):
         context_refiner_layers: int = 0,
         context_refiner_dim: int = 128,
         self_condition: bool = False,
+        guidance_embedding: bool = False,
     ):
         super().__init__()
         cross_attention = _check_text_args(cross_attention, context_injection, context_dim)
@@ -82,6 +89,10 @@ class UNet(nn.Module):
         self.add_pooled = context_injection in ("add_pooled", "both")
         emb_dim = 4 * base_channels
         self.time_embed = TimestepEmbedding(base_channels, emb_dim)
+        self.guidance_embedding = guidance_embedding
+        self.guidance_embed = TimestepEmbedding(base_channels, emb_dim) if guidance_embedding else None
+        if guidance_embedding:
+            zero_init(self.guidance_embed.mlp[-1])
         self.pooled_proj = nn.Linear(context_dim, emb_dim) if self.add_pooled else None
         has_attention = self_attention or cross_attention
         self.context_refiner = None
@@ -126,10 +137,15 @@ class UNet(nn.Module):
         """The ResBlock (+ attention) layers: the repeated units that regional compilation compiles."""
         return [m for m in self.modules() if isinstance(m, _Layer)]
 
-    def forward(self, xt, t, context=None, context_mask=None, pooled=None, x_self_cond=None):
+    def forward(self, xt, t, context=None, context_mask=None, pooled=None, x_self_cond=None, guidance_scale=None):
         if xt.shape[-1] % self.downsampling or xt.shape[-2] % self.downsampling:
             raise ValueError(f"image size {tuple(xt.shape[-2:])} is not divisible by the U-Net's downsampling {self.downsampling}")
         emb = self.time_embed(t)
+        if self.guidance_embed is not None:
+            w = torch.ones(len(xt), device=xt.device) if guidance_scale is None else guidance_scale.to(xt.device)
+            emb = emb + self.guidance_embed(GUIDANCE_EMBEDDING_SCALE * w.float())
+        elif guidance_scale is not None:
+            raise ValueError("guidance_scale was given to a U-Net built without guidance_embedding")
         if self.add_pooled and pooled is not None:
             emb = emb + self.pooled_proj(pooled)
         emb = F.silu(emb)

@@ -20,9 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from schemas.autoencoder import AutoencoderConfig, AutoencoderTrainConfig
 from schemas.data import ComposeData, DigitsData, FashionData, HubData, ImageFolderData, ShapesData
+from schemas.distill import DistillTrainConfig
 from schemas.first_stage import AutoencoderStage, PixelStage
 from schemas.model import UNetConfig
-from schemas.sampler import DDIMConfig, DDPMConfig, DPMSolverConfig
+from schemas.sampler import ConsistencyConfig, DDIMConfig, DDPMConfig, DPMSolverConfig
 from schemas.schedule import ScheduleConfig
 from schemas.scripts import EditConfig, EvaluateAutoencoderConfig, EvaluateConfig, EvaluateEditsConfig, SampleConfig
 from schemas.studio import StudioConfig, StudioWorkerConfig
@@ -47,9 +48,11 @@ SCHEMAS = {
     "first_stage/autoencoder": AutoencoderStage,
     "autoencoder/kl": AutoencoderConfig,       # every configs/autoencoder/ file
     "train_autoencoder": AutoencoderTrainConfig,  # configs/train_autoencoder.yaml
+    "train_distill": DistillTrainConfig,       # configs/train_distill.yaml
     "sampler/ddim": DDIMConfig,
     "sampler/ddpm": DDPMConfig,
     "sampler/dpm_solver_pp_2m": DPMSolverConfig,
+    "sampler/consistency": ConsistencyConfig,
     "scripts/sample": SampleConfig,            # configs/scripts/sample.yaml
     "scripts/evaluate": EvaluateConfig,        # configs/scripts/evaluate.yaml
     "scripts/edit": EditConfig,

@@ -32,3 +32,4 @@ class UNetConfig:
     context_refiner_layers: int = at_least(0)      # 0: the encoder's tokens go to cross-attention as they are
     context_refiner_dim: int = positive()
     self_condition: bool = MISSING                 # the network also reads its previous x0 estimate
+    guidance_embedding: bool = MISSING             # the guidance scale is an input (a distilled student)

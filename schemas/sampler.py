@@ -67,3 +67,9 @@ class DDPMConfig(SamplerConfig):
 class DPMSolverConfig(SamplerConfig):
     name: str = _named("dpm_solver_pp_2m")
     options: NoOptions = field(default_factory=NoOptions)
+
+
+@dataclass
+class ConsistencyConfig(SamplerConfig):
+    name: str = _named("consistency")
+    options: NoOptions = field(default_factory=NoOptions)

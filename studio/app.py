@@ -31,7 +31,7 @@ def make_studio(run: str | Path, queue, progress_every: int = 1, max_upload_mb: 
     cfg = load_config(find_checkpoint(run))
     return Studio(queue, History(run), Path(run), cfg.sampler.name, cfg.sampler.num_steps or cfg.schedule.num_timesteps,
                   float(cfg.sampler.guidance_scale), int(cfg.schedule.num_timesteps), progress_every,
-                  int(max_upload_mb * 1024 * 1024))
+                  int(max_upload_mb * 1024 * 1024), bool(cfg.model.get("guidance_embedding", False)))
 
 
 def build_app(studio: Studio) -> gr.Blocks:

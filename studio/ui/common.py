@@ -39,6 +39,7 @@ class Studio:
     max_steps: int
     progress_every: int = 1
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    distilled: bool = False  # a few-step student (train_distill.py): Generate answers as the form changes
 
     def checkpoints(self) -> list[str]:
         return [p.name for p in checkpoint_dirs(self.run)]
@@ -65,10 +66,11 @@ def from_b64(data: str) -> Image.Image:
 
 
 def latency(result: dict) -> str:
-    """The line the page reports when a job is done, e.g. "done in 1.234 s: 50 steps, 24.1 ms/step"."""
-    timings = result["params"]["timings"]
-    return (f"done in {result['seconds']:.3f} s: {timings['steps']} steps, {timings['ms_per_step']:.1f} ms/step "
-            f"(model load {timings['load_s']:.2f} s) on {result['worker']} · saved as {result['entry']}")
+    """The line the page reports when a job is done, e.g. "done in 1.234 s (1234 ms per image): 50 steps, 24.1 ms/step"."""
+    timings, images = result["params"]["timings"], max(1, int(result["params"]["spec"].get("batch") or 1))
+    return (f"done in {result['seconds']:.3f} s ({1000 * timings['run_s'] / images:.0f} ms per image): "
+            f"{timings['steps']} steps, {timings['ms_per_step']:.1f} ms/step (model load {timings['load_s']:.2f} s) "
+            f"on {result['worker']} · saved as {result['entry']}")
 
 
 def run_job(studio: Studio, spec: JobSpec):

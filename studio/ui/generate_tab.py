@@ -106,8 +106,13 @@ def build(studio: Studio) -> SimpleNamespace:
             else:
                 yield side_by_side(result_images(studio, final["entry"])), line, final["entry"]
 
-    ui.run.click(generate, [ui.prompt, ui.sampler, ui.steps, ui.guidance, ui.seed, ui.batch],
-                 [ui.live, ui.status, ui.entry, ui.scrub, ui.xt, ui.x0, ui.branch_prompt])
+    form, shown = [ui.prompt, ui.sampler, ui.steps, ui.guidance, ui.seed, ui.batch], [
+        ui.live, ui.status, ui.entry, ui.scrub, ui.xt, ui.x0, ui.branch_prompt]
+    ui.run.click(generate, form, shown)
+    if studio.distilled:  # a few-step student answers as you type: each edit asks again; while one image is made,
+        # only the newest of the edits that came meanwhile waits (trigger_mode always_last): a debounce by the model's pace
+        for event in (ui.prompt.input, ui.seed.input, ui.guidance.input, ui.steps.input):
+            event(generate, form, shown, trigger_mode="always_last", show_progress="hidden")
     ui.scrub.input(show, [ui.entry, ui.scrub], [ui.xt, ui.x0])  # the user's moves; generate() shows the last step itself
     ui.branch_run.click(branch, [ui.entry, ui.scrub, ui.branch_prompt, ui.branch_seed],
                         [ui.branched, ui.branch_status, ui.branch_entry])

@@ -29,3 +29,20 @@ def png_b64(array: np.ndarray) -> str:
 
 def pixels(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path))
+
+
+def distill_tiny_run(teacher: Path, folder: Path, cache: Path) -> Path:
+    from hydra.core.hydra_config import HydraConfig
+
+    import train_distill
+    from tests.training_harness import compose_train
+    old = os.getcwd()
+    os.chdir(folder)
+    try:
+        cfg = compose_train([f"teacher.run={teacher}", "name=student", "max_steps=2", "ckpt_every=1"], cache,
+                            ["batch_size=8", "warmup_steps=1", "log_every=1", "sample_every=0", "eval_every=0",
+                             "precision=fp32", "sampler.num_steps=2", "distill.skip=5"], config="train_distill")
+        train_distill.train(cfg)
+        return Path(HydraConfig.get().runtime.output_dir)
+    finally:
+        os.chdir(old)
