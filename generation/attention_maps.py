@@ -17,28 +17,14 @@ step noise; the deterministic samplers are the ones to edit with.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 
-from generation.sampling import Denoiser, SamplerSettings, fixed_noise, run_chain
-from models.attention import CrossAttention, attention, attention_probabilities
-
-
-@contextlib.contextmanager
-def processors(model: torch.nn.Module, processor):
-    """Every CrossAttention of the model runs `processor` (q, k, v, mask) -> out inside the block."""
-    layers = [m for m in model.modules() if isinstance(m, CrossAttention)]
-    for layer in layers:
-        layer.processor = processor
-    try:
-        yield layers
-    finally:
-        for layer in layers:
-            layer.processor = None
+from generation.sampling import Denoiser, SamplerSettings, binding_start, fixed_noise, run_chain
+from models.attention import attention, attention_probabilities, processors
 
 
 class StepCounter:
@@ -96,8 +82,10 @@ def generate_with_maps(denoiser: Denoiser, prompts: list[str], settings: Sampler
     counter = StepCounter(denoiser.model_fn(prompts, settings, negative_prompts=negative_prompts))
     recorder = MapRecorder(counter, len(prompts), steps)
     with processors(denoiser.model, recorder):
-        x = run_chain(counter, noise, denoiser.schedule, denoiser.prediction_type, settings,
-                      precision=denoiser.precision, generator=torch.Generator(device=denoiser.device).manual_seed(seed))
+        noise, hooks = binding_start(denoiser.model, denoiser.cache, prompts, settings, denoiser.schedule,
+                                     denoiser.prediction_type, noise)
+        x = run_chain(counter, noise, denoiser.schedule, denoiser.prediction_type, settings, precision=denoiser.precision,
+                      generator=torch.Generator(device=denoiser.device).manual_seed(seed), **hooks)
     maps, per_res = recorder.maps(denoiser.image_shape[1])
     return denoiser.to_uint8(x), maps, per_res
 

@@ -13,7 +13,8 @@ from dataclasses import asdict
 import torch
 
 from diffusion.img2img import img2img as img2img_chain
-from diffusion.inpainting import blend, paste_back as paste, repaint, repaint_schedule
+from diffusion.inpainting import blend, repaint, repaint_schedule
+from diffusion.inpainting import paste_back as paste
 from diffusion.timesteps import sampling_timesteps
 from generation.sampling import Denoiser, SamplerSettings, autocast, bound_sampler, fixed_noise, to_uint8
 

@@ -97,7 +97,8 @@ def load_for_sampling(cfg: DictConfig) -> tuple[LoadedRun, SamplerSettings, torc
     run = load_run(cfg.run, cfg.checkpoint, cfg.weights, device)
     settings = sampler_settings(run.cfg, run.schedule.num_timesteps, sampler=cfg.sampler, num_steps=cfg.num_steps,
                                 guidance_scale=cfg.guidance_scale, guidance_rescale=cfg.guidance_rescale,
-                                guidance_interval=cfg.guidance_interval)
+                                guidance_interval=cfg.guidance_interval, binding=cfg.get("binding"),
+                                binding_steps=cfg.get("binding_steps"), binding_step_size=cfg.get("binding_step_size"))
     cfg.precision = sampling_precision(cfg.precision, run, settings, cfg.get("batch_size", 64))
     return run, settings, device
 

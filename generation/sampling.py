@@ -19,6 +19,7 @@ import torch
 from diffusion.guidance import conditional_model_fn, guided_model_fn
 from diffusion.samplers import get_sampler
 from diffusion.schedules import Schedule
+from generation.binding import LOSSES, BindingGuide, composable_model_fn, phrases, token_roles
 from generation.first_stage import PixelSpace
 from runfolder.embedding_cache import EmbeddingCache
 from schemas.check import ConfigError
@@ -75,6 +76,9 @@ class SamplerSettings:
     guidance_rescale: float = 0.0
     guidance_interval: tuple[float, float] = (0.0, 1.0)  # guided where low <= t / T <= high
     options: dict = field(default_factory=dict)  # sampler-specific: eta (ddim), variance (ddpm)
+    binding: str = "none"  # none | composable | attend_excite | syngen (generation/binding.py)
+    binding_steps: float = 0.5  # attend_excite, syngen: the fraction of the chain's first steps that are guided
+    binding_step_size: float = 1.0  # ... and each move of x_t, in units of that step's noise level
 
     def __post_init__(self):
         self.guidance_interval = tuple(self.guidance_interval)  # a config's list
@@ -84,15 +88,18 @@ class SamplerSettings:
         return self.guidance_interval[0] <= 0 and self.guidance_interval[1] >= 1
 
     def tag(self) -> str:
-        """A short name for file names, e.g. ddim50_g2, or ddim50_g2_i0.2-0.8 with a guidance interval."""
+        """A short name for file names, e.g. ddim50_g2, ddim50_g2_i0.2-0.8 with a guidance interval, ddim50_g2_syngen
+        with a binding method."""
         low, high = self.guidance_interval
-        return f"{self.name}{self.num_steps or 'all'}_g{self.guidance_scale:g}" + ("" if self.interval_is_full else f"_i{low:g}-{high:g}")
+        return (f"{self.name}{self.num_steps or 'all'}_g{self.guidance_scale:g}"
+                + ("" if self.interval_is_full else f"_i{low:g}-{high:g}") + ("" if self.binding == "none" else f"_{self.binding}"))
 
     def describe(self) -> str:
         """For messages, e.g. "ddim, 50 steps, guidance 2" (", over t/T in [0.2, 0.8]" with an interval)."""
         low, high = self.guidance_interval
         return (f"{self.name}, {self.num_steps or 'all'} steps, guidance {self.guidance_scale:g}"
-                + ("" if self.interval_is_full else f" over t/T in [{low:g}, {high:g}]"))
+                + ("" if self.interval_is_full else f" over t/T in [{low:g}, {high:g}]")
+                + ("" if self.binding == "none" else f", binding {self.binding}"))
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -133,6 +140,12 @@ def prompt_model_fn(model, cache: EmbeddingCache, prompts: list[str], settings: 
     else:
         uncond = cache.embed(negative_prompts).as_model_kwargs()
     uncond = {k: v.to(device) for k, v in uncond.items()}
+    if settings.binding == "composable":
+        split = [phrases(p) for p in prompts]
+        conds = [{k: v.to(device) for k, v in cache.embed([s[i] if i < len(s) else s[0] for s in split]).as_model_kwargs().items()}
+                 for i in range(max(map(len, split)))]
+        weights = torch.tensor([[float(i < len(s)) for i in range(len(conds))] for s in split], device=device)
+        return composable_model_fn(model, conds, uncond, weights, scale)
     low, high = settings.guidance_interval
     interval = None if settings.interval_is_full else (low * num_timesteps, high * num_timesteps)
     return guided_model_fn(model, cond, uncond, scale, settings.guidance_rescale, interval)
@@ -194,12 +207,25 @@ def sample_images(model, schedule: Schedule, prediction_type: str, cache: Embedd
         settings = chain_settings(settings, first_stage)
     out = []
     for start in range(0, len(prompts), batch_size):
-        model_fn = prompt_model_fn(model, cache, prompts[start : start + batch_size], settings, noise.device,
-                                   num_timesteps=schedule.num_timesteps)
-        x = run_chain(model_fn, noise[start : start + batch_size], schedule, prediction_type, settings,
-                      precision=precision, generator=generator, callback=callback)
+        batch = prompts[start : start + batch_size]
+        model_fn = prompt_model_fn(model, cache, batch, settings, noise.device, num_timesteps=schedule.num_timesteps)
+        x, hooks = binding_start(model, cache, batch, settings, schedule, prediction_type, noise[start : start + batch_size])
+        x = run_chain(model_fn, x, schedule, prediction_type, settings, precision=precision, generator=generator,
+                      callback=callback, **hooks)
         out.append(to_uint8(x if first_stage is None else first_stage.decode(x)))
     return torch.cat(out)
+
+
+def binding_start(model, cache: EmbeddingCache, prompts: list[str], settings: SamplerSettings, schedule: Schedule,
+                  prediction_type: str, noise: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """(the starting x, the chain's extra arguments) for settings.binding: with attend_excite or syngen the noise
+    takes its first step down the loss and the chain a step_hook (generation/binding.py); else (noise, {})."""
+    if settings.binding not in LOSSES:
+        return noise, {}
+    cond = {k: v.to(noise.device) for k, v in cache.embed(prompts).as_model_kwargs().items()}
+    roles = [token_roles(cache.encoder.tokens(p)) for p in prompts]
+    guide = BindingGuide(settings.binding, model, cond, roles, schedule, settings, prediction_type)
+    return guide.update(noise, 0), {"step_hook": guide.step_hook}
 
 
 def fixed_noise(n: int, channels: int, image_size: int, seed: int, device) -> torch.Tensor:

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save
 
 from diffusion.inpainting import renoise
 from diffusion.samplers import SamplerState
-from generation.sampling import Denoiser, SamplerSettings, fixed_noise, run_chain
+from generation.sampling import Denoiser, SamplerSettings, binding_start, fixed_noise, run_chain
 from runfolder.atomic import write_atomic
 from schemas.check import ConfigError
 
@@ -70,8 +70,10 @@ def sample_with_trajectory(denoiser: Denoiser, prompts: list[str], settings: Sam
     state = SamplerState()
     recorder = _Recorder(state, generator)
     model_fn = denoiser.model_fn(prompts, settings)
-    x = run_chain(model_fn, noise, denoiser.schedule, denoiser.prediction_type, settings, precision=denoiser.precision,
-                  generator=generator, callback=recorder, state=state)
+    x, hooks = binding_start(denoiser.model, denoiser.cache, prompts, settings, denoiser.schedule, denoiser.prediction_type,
+                             noise)
+    x = run_chain(model_fn, x, denoiser.schedule, denoiser.prediction_type, settings, precision=denoiser.precision,
+                  generator=generator, callback=recorder, state=state, **hooks)
     stacked = {key: torch.stack([row[key] for row in recorder.rows]) for key in recorder.rows[0]}
     return denoiser.to_uint8(x), Trajectory(list(prompts), seed, settings, **stacked)
 

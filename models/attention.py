@@ -12,6 +12,8 @@ softmax(q k^T / sqrt(d)) v with batched matmuls, which are what bf16 makes fast.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -164,3 +166,18 @@ class SpatialTransformer(nn.Module):
             tokens = tokens + positional_embedding_2d(h, w, c, x.device)
         tokens = self.proj_out(self.block(tokens, context, context_mask))
         return x + rearrange(tokens, "b (h w) c -> b c h w", h=h, w=w)
+
+
+@contextlib.contextmanager
+def processors(model: nn.Module, processor):
+    """Every CrossAttention of the model runs `processor` (q, k, v, mask) -> out inside the block (attention maps,
+    prompt-to-prompt, binding losses: generation/)."""
+    layers = [m for m in model.modules() if isinstance(m, CrossAttention)]
+    previous = [layer.processor for layer in layers]  # blocks nest: a binding loss inside a map recording
+    for layer in layers:
+        layer.processor = processor
+    try:
+        yield layers
+    finally:
+        for layer, before in zip(layers, previous):
+            layer.processor = before

@@ -14,6 +14,7 @@ from diffusion.samplers import SAMPLERS
 from diffusion.timesteps import SPACINGS
 from schemas.fields import at_least, choice, in_range, positive, satisfies
 
+BINDINGS = ("none", "composable", "attend_excite", "syngen")  # generation/binding.py
 INTERVAL = "[low, high] with 0 <= low < high <= 1 (fractions of the schedule's T), e.g. [0.2, 0.9]; [0, 1]: every step"
 
 
@@ -29,6 +30,9 @@ class SamplerConfig:
     guidance_scale: float = at_least(0)
     guidance_rescale: float = in_range(0, 1)
     guidance_interval: List[float] = satisfies(is_interval, INTERVAL)
+    binding: str = choice(*BINDINGS)             # training-free binding at sampling time (generation/binding.py)
+    binding_steps: float = in_range(0, 1)        # attend_excite, syngen: the guided fraction of the chain's first steps
+    binding_step_size: float = at_least(0)       # ... and each move of x_t, in noise units
 
 
 @dataclass

@@ -11,7 +11,7 @@ from omegaconf import MISSING
 
 from diffusion.samplers import SAMPLERS
 from schemas.fields import at_least, choice, each, in_range, positive, satisfies
-from schemas.sampler import INTERVAL, is_interval
+from schemas.sampler import BINDINGS, INTERVAL, is_interval
 from schemas.train import PRECISIONS, WEIGHTS
 
 
@@ -31,6 +31,9 @@ class ScriptConfig:
     guidance_scale: Optional[float] = at_least(0)
     guidance_rescale: Optional[float] = in_range(0, 1)
     guidance_interval: Optional[List[float]] = satisfies(is_interval, INTERVAL + ", or null")
+    binding: Optional[str] = choice(*BINDINGS)              # null = as the run's sampler config
+    binding_steps: Optional[float] = in_range(0, 1)
+    binding_step_size: Optional[float] = at_least(0)
 
 
 @dataclass

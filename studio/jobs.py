@@ -67,7 +67,7 @@ class JobRunner:
 
     def settings(self, loaded: LoadedRun, spec: JobSpec):
         return sampler_settings(loaded.cfg, loaded.schedule.num_timesteps, sampler=spec.sampler,
-                                num_steps=spec.num_steps, guidance_scale=spec.guidance_scale)
+                                num_steps=spec.num_steps, guidance_scale=spec.guidance_scale, binding=spec.binding)
 
     def run_job(self, spec: JobSpec, emit) -> dict:
         """Run spec, calling emit(event) for each progress frame and once for the final event, which it returns."""

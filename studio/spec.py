@@ -29,6 +29,7 @@ class JobSpec:
     sampler: str | None = None           # None: the run's own sampler
     num_steps: int | None = None
     guidance_scale: float | None = None
+    binding: str | None = None           # None: the run's; none | composable | attend_excite | syngen
     seed: int = 0
     batch: int = 1
     checkpoint: str | None = None        # None: the newest; a step number or folder name

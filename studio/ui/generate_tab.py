@@ -12,6 +12,7 @@ from PIL import Image
 
 from generation.sampling import to_uint8
 from generation.trajectory import load_trajectory
+from schemas.sampler import BINDINGS
 from studio.kinds import TRAJECTORY
 from studio.spec import JobSpec
 from studio.ui import send
@@ -44,6 +45,8 @@ def layout(studio: Studio) -> SimpleNamespace:
                 sampler = gr.Dropdown(studio.samplers, value=studio.sampler, label="Sampler", elem_id="gen-sampler")
                 steps = gr.Slider(1, studio.max_steps, value=studio.num_steps, step=1, label="Steps", elem_id="gen-steps")
                 guidance = gr.Slider(0, 10, value=studio.guidance_scale, step=0.1, label="Guidance", elem_id="gen-guidance")
+                binding = gr.Dropdown(list(BINDINGS), value="none", label="Binding (each object its own colour)",
+                                      elem_id="gen-binding")
                 seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="gen-seed")
                 batch = gr.Slider(1, 8, value=1, step=1, label="Batch", elem_id="gen-batch")
                 run = gr.Button("Generate", variant="primary", elem_id="gen-run")
@@ -77,9 +80,9 @@ def build(studio: Studio) -> SimpleNamespace:
     def trajectory(entry: str):
         return load_trajectory(studio.history.folder(entry) / f"{TRAJECTORY}.safetensors")[0]
 
-    def generate(prompt, sampler, steps, guidance, seed, batch):
+    def generate(prompt, sampler, steps, guidance, seed, batch, binding):
         spec = JobSpec(kind="generate", prompt=prompt, sampler=sampler, num_steps=int(steps), guidance_scale=float(guidance),
-                       seed=int(seed or 0), batch=int(batch), progress_every=studio.progress_every)
+                       seed=int(seed or 0), batch=int(batch), binding=binding, progress_every=studio.progress_every)
         for frame, line, final in run_job(studio, spec):
             if final is None:
                 yield frame, line, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -106,7 +109,7 @@ def build(studio: Studio) -> SimpleNamespace:
             else:
                 yield side_by_side(result_images(studio, final["entry"])), line, final["entry"]
 
-    form, shown = [ui.prompt, ui.sampler, ui.steps, ui.guidance, ui.seed, ui.batch], [
+    form, shown = [ui.prompt, ui.sampler, ui.steps, ui.guidance, ui.seed, ui.batch, ui.binding], [
         ui.live, ui.status, ui.entry, ui.scrub, ui.xt, ui.x0, ui.branch_prompt]
     ui.run.click(generate, form, shown)
     if studio.distilled:  # a few-step student answers as you type: each edit asks again; while one image is made,
