@@ -28,8 +28,8 @@ CONFIGS = ROOT / "configs"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in CONFIGS.iterdir()
           if p.is_dir() and p.name not in ("experiment", "hydra", "scripts")}
-# The top-level config an experiment or a group belongs to: train.yaml, or train_autoencoder.yaml for the
-# autoencoder (its experiments override /autoencoder).
+# The top-level config an experiment or a group belongs to: train.yaml, train_autoencoder.yaml for the
+# autoencoder (its experiments override /autoencoder), or train_distill.yaml (its experiments set distill:).
 AUTOENCODER_GROUPS = ("autoencoder",)
 
 
@@ -38,6 +38,8 @@ def top_config(experiment: str | None = None, group: str | None = None) -> str:
         return "train_autoencoder"
     if experiment and "override /autoencoder" in (CONFIGS / "experiment" / f"{experiment}.yaml").read_text():
         return "train_autoencoder"
+    if experiment and "\ndistill:" in (CONFIGS / "experiment" / f"{experiment}.yaml").read_text():
+        return "train_distill"
     return "train"
 SCRIPTS = sorted(p.stem for p in (CONFIGS / "scripts").glob("*.yaml"))
 
@@ -186,7 +188,7 @@ def test_good_command_lines_pass_and_every_run_of_a_sweep_is_checked():
     (["model.channel_mults=[1,a]"], r"model.channel_mults[1]=a: expected an integer"),
     (["sampler.guidance_interval=[0.8,0.2]"], "sampler.guidance_interval=[0.8, 0.2]: expected [low, high] with 0 <= low < high <= 1"),
     (["sampler.guidance_interval=[0.2]"], "sampler.guidance_interval=[0.2]: expected [low, high] with 0 <= low < high <= 1"),
-    (["sampler.name=euler"], "sampler.name=euler: expected ddim (to change sampler: sampler=ddim|ddpm|dpm_solver_pp_2m)"),
+    (["sampler.name=euler"], "sampler.name=euler: expected ddim (to change sampler: sampler=ddim|ddpm|dpm_solver_pp_2m|consistency)"),
     (["seed=${nope}"], "seed: Interpolation key 'nope' not found"),
 ])
 def test_unknown_missing_and_structured_values(argv, message):
