@@ -13,6 +13,8 @@ The text enters by `context_injection`:
 `context=None` (and `pooled=None`) is the unconditional path: no text reaches the network.
 `context_refiner_layers` > 0 puts a small trainable transformer (models/context_refiner.py) between the
 frozen encoder's tokens and every cross-attention layer; the pooled vector stays the encoder's.
+`self_attention_resolutions` (None: every attended size) keeps self-attention to some of them, so cross-attention
+can read the text at a finer size (one cell per pixel at 32x32) without self-attention's cost, quadratic in positions.
 `positional_embedding` adds a fixed 2D sine-cosine embedding to the tokens of every spatial transformer
 (parameter-free), which lets cross-attention bind position words to places quickly.
 `guidance_embedding` (Meng et al. 2023, "On Distillation of Guided Diffusion Models", sec. 3.1) makes the
@@ -79,10 +81,16 @@ class UNet(nn.Module):
         context_refiner_dim: int = 128,
         self_condition: bool = False,
         guidance_embedding: bool = False,
+        self_attention_resolutions: tuple[int, ...] | None = None,
     ):
         super().__init__()
         cross_attention = _check_text_args(cross_attention, context_injection, context_dim)
         levels = _attention_levels(image_size, channel_mults, attention_resolutions)
+        self_levels = levels if self_attention_resolutions is None else _attention_levels(
+            image_size, channel_mults, self_attention_resolutions)
+        if not self_levels <= levels:
+            raise ValueError(f"self_attention_resolutions {list(self_attention_resolutions)} must be among "
+                             f"attention_resolutions {list(attention_resolutions)}")
         widths = [base_channels * m for m in channel_mults]
         _check_widths(widths, attention_head_dim, norm_groups)
         self.downsampling = 2 ** (len(channel_mults) - 1)
@@ -104,7 +112,8 @@ class UNet(nn.Module):
         def layer(c_in, c_out, level):
             res = ResBlock(c_in, c_out, emb_dim, dropout, norm_groups)
             wants = has_attention and (level in levels or level == "middle")
-            attn = SpatialTransformer(c_out, c_out // attention_head_dim, self_attention,
+            own = self_attention and (level in self_levels or level == "middle")
+            attn = SpatialTransformer(c_out, c_out // attention_head_dim, own,
                                       context_dim if cross_attention else None, norm_groups, positional_embedding) if wants else None
             return _Layer(res, attn)
 

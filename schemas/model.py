@@ -33,3 +33,4 @@ class UNetConfig:
     context_refiner_dim: int = positive()
     self_condition: bool = MISSING                 # the network also reads its previous x0 estimate
     guidance_embedding: bool = MISSING             # the guidance scale is an input (a distilled student)
+    self_attention_resolutions: Optional[List[int]] = each(positive())  # null: every attended size
