@@ -154,7 +154,8 @@ def test_send_buttons_carry_a_result_into_the_editing_tabs(ui, run):
     generate(ui, "a small red circle in the top left", 3)
     made = History(run).entries()[0]
     ui.click("#gen-send-inpaint")
-    ui.locator("#inp-editor button[aria-label=Brush]").wait_for(state="visible")
+    ui.locator("#inp-editor").get_by_text("Layer 1").first.wait_for(timeout=30_000)  # the editor holds the sent image and a layer to brush on
+    ui.locator("#inp-editor button[aria-label=Brush]").click()
     stroke(ui, "#inp-editor .pixi-target canvas", [(0.45, 0.45), (0.55, 0.55)])
     set_number(ui, "inp-steps", 3)
     ui.click("#inp-run")
