@@ -26,7 +26,7 @@ from training.validate import check_resume_argument
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_RUN = ("python3 -m venv", "pip install", "apt-get install", "tensorboard ", "redis-server", "python -m pytest")
-SCRIPT_CONFIGS = {"train.py": (ROOT / "configs", "train"), "train_autoencoder.py": (ROOT / "configs", "train_autoencoder")}
+SCRIPT_CONFIGS = {name: (ROOT / "configs", name.removesuffix(".py")) for name in ("train.py", "train_autoencoder.py", "train_distill.py")}
 
 
 def readme_commands() -> list[str]:
