@@ -67,8 +67,9 @@ def main() -> None:
             queue.enqueue(spec)
         for k in range(args.kills):
             held = []
-            while not held:  # a job some worker holds (pending), and its spec
-                pending = queue.client.xpending_range(queue.streams.jobs, queue.streams.group, "-", "+", 1)
+            while not held:  # a job a live worker holds (pending), and its spec
+                pending = [p for p in queue.client.xpending_range(queue.streams.jobs, queue.streams.group, "-", "+", 20)
+                           if p["consumer"] in workers and workers[p["consumer"]].poll() is None]
                 held = pending and queue.client.xrange(queue.streams.jobs, pending[0]["message_id"], pending[0]["message_id"])
                 time.sleep(0.02)
             holder, spec = pending[0]["consumer"], JobSpec.from_json(held[0][1]["spec"])
@@ -83,7 +84,11 @@ def main() -> None:
                 kills += 1
                 workers[f"{holder}r{k}"] = start_worker(args.run, url, f"{holder}r{k}")
             queue.client.client_unpause()
-        finals = {spec.id: [e for e in queue.events(spec.id, timeout=300)][-1]["event"] for spec in specs}
+        ends = {spec.id: [e for e in queue.events(spec.id, timeout=300)][-1] for spec in specs}
+        finals = {job: end["event"] for job, end in ends.items()}
+        for job, end in ends.items():
+            if end["event"] != "result":
+                print(f"job {job}: {end.get('message')}")
         entries = [History(args.run).params(e)["spec"]["id"] for e in History(args.run).entries()]
         lost = sum(event != "result" for event in finals.values())
         duplicated = sum(entries.count(spec.id) > 1 for spec in specs)

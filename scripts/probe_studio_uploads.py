@@ -34,7 +34,7 @@ def make_files(folder: Path) -> dict[str, Path]:
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(folder / "whole.png")
     files["truncated png"].write_bytes((folder / "whole.png").read_bytes()[:20_000])
     files["not an image"].write_text("this is not a png\n")
-    Image.new("RGB", (64, 64)).save(files["ok 64x64"])
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(files["ok 64x64"])
     return files
 
 

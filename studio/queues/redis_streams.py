@@ -176,7 +176,8 @@ class RedisWorker:
             self.acknowledge(message)
             return
         pending = self.client.xpending_range(self.streams.jobs, self.streams.group, min=message, max=message, count=1)
-        if pending and pending[0]["times_delivered"] > MAX_DELIVERIES:
+        saved = self.runner.history.exists(self.runner.history.entry_for(spec))  # then running it only announces it
+        if pending and pending[0]["times_delivered"] > MAX_DELIVERIES and not saved:
             self.emit(spec.id, events.error(spec.id, f"job abandoned: its workers died {MAX_DELIVERIES} times", self.name))
             self.acknowledge(message)
             return

@@ -105,11 +105,15 @@ def editor_image(value: dict | None) -> str:
     return encode_png(flatten(value["composite"]))
 
 
-def editor_mask(value: dict | None, has_image: bool = True) -> tuple[str, str]:
+def editor_mask(value: dict | None, has_image: bool = False) -> tuple[str, str]:
     """(the editor's background image, the mask brushed over it: white where any layer has paint), base64 PNG.
-    has_image: whether an image was put in the editor (uploaded or sent): brushing on an empty editor gives a blank
-    canvas as its background, which is no image to inpaint."""
-    if not value or value.get("background") is None or not has_image:
+    has_image: whether the page put an image in the editor (an upload or a send). Brushing on an empty editor gives a
+    blank canvas of one colour as its background: with no image put in, that is no image to inpaint. (A client of the
+    API sends its image directly, and the page's flag is unknown to it: a picture with content is taken.)"""
+    if not value or value.get("background") is None:
+        raise gr.Error("no image to inpaint: upload one first")
+    blank = np.ptp(value["background"].reshape(-1, value["background"].shape[-1]), axis=0).max() == 0
+    if blank and not has_image:
         raise gr.Error("no image to inpaint: upload one first")
     background = flatten(value["background"])
     painted = np.zeros(background.size[::-1], dtype=bool)
