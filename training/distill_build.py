@@ -29,12 +29,13 @@ STAGES = "stages"  # <run>/stages/stage_XX.safetensors: the teacher of each prog
 
 
 def student_config(cfg: DictConfig, teacher: DictConfig) -> DictConfig:
-    """`cfg` with the teacher's network (and a guidance embedding), schedule, text encoder, data, first stage and
-    prediction type; a progressive student samples with DDIM at its last stage's steps."""
+    """`cfg` with the teacher's network (and a guidance embedding), schedule, text encoder, data, first stage,
+    prediction type and guidance scale; a progressive student samples with DDIM at its last stage's steps."""
     with open_dict(cfg):
         for key in TEACHER_KEYS:
             cfg[key] = teacher.get(key)
         cfg.model = OmegaConf.merge(teacher.model, {"guidance_embedding": True})
+        cfg.sampler.guidance_scale = teacher.sampler.guidance_scale  # the student samples at its teacher's guidance
         if cfg.distill.method == "progressive":  # deterministic DDIM at the last stage's steps, at the same guidance
             ddim = load_group_file(SAMPLER_CONFIGS / "ddim.yaml")
             cfg.sampler = OmegaConf.merge(ddim, {"num_steps": cfg.distill.final_steps,
