@@ -30,7 +30,7 @@ from schemas.relations import validate_config
 from training.batches import derived_seed
 from training.build import build
 from training.compile import compile_network, enable_compile_cache
-from training.logger import Logger, LossTracker, hparams_of
+from training.logger import Logger, LossTracker
 from training.loop import apply_gradients, train_loop
 from training.outputs import Outputs
 from training.precision import choose_precision
@@ -109,10 +109,7 @@ def train(cfg: DictConfig) -> None:
         train_model = DistributedDataParallel(train_model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile == "model":
         train_model = compile_network(train_model, "model")
-    logger = Logger(str(run_dir), dist, purge_step=step if resume_from else None)
-    if step == 0:
-        logger.text("config", f"```\n{OmegaConf.to_yaml(cfg, resolve=True)}\n```", 0)
-        logger.hparams(hparams_of(cfg), trial=f"{run_dir.parent.name}/{run_dir.name}")
+    logger = Logger.for_run(run_dir, dist, cfg, step, resumed=resume_from is not None)
     outputs = Outputs(run_dir, cfg, parts, logger, SamplerSettings(**OmegaConf.to_container(cfg.sampler)), device, dist)
 
     # --- loop, then close ---

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
 from generation.sampling import autocast
@@ -88,9 +88,7 @@ def train(cfg: DictConfig) -> None:
                  f"{model.latent_channels} latent channels)  data {len(parts.data)} images  device {device}  "
                  f"world {dist.world_size}" + (f"  resumed at step {step}" if resume_from else ""))
     train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if dist.enabled else model
-    logger = Logger(str(run_dir), dist, purge_step=step if resume_from else None)
-    if step == 0:
-        logger.text("config", f"```\n{OmegaConf.to_yaml(cfg, resolve=True)}\n```", 0)
+    logger = Logger.for_run(run_dir, dist, cfg, step, resumed=resume_from is not None, hparams=False)
     outputs = AutoencoderOutputs(run_dir, cfg, parts, logger, dist)
 
     # --- loop, then close ---

@@ -34,7 +34,7 @@ from schemas.command_line import exit_if_invalid
 from schemas.relations import validate_config
 from training.batches import derived_seed
 from training.distill_build import DISTILL_KEYS, build_distillation, check_distill_config, enter_stage, student_config
-from training.logger import Logger, LossTracker, hparams_of
+from training.logger import Logger, LossTracker
 from training.loop import apply_gradients, train_loop
 from training.outputs import Outputs
 from training.precision import choose_precision
@@ -131,10 +131,7 @@ def train(cfg: DictConfig) -> None:
                  f"{model.num_parameters():,} parameters  device {device}  precision {cfg.precision}  world "
                  f"{dist.world_size}" + (f"  resumed at step {step}" if resume_from else ""))
     train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if dist.enabled else model
-    logger = Logger(str(run_dir), dist, purge_step=step if resume_from else None)
-    if step == 0:
-        logger.text("config", f"```\n{OmegaConf.to_yaml(cfg, resolve=True)}\n```", 0)
-        logger.hparams(hparams_of(cfg), trial=f"{run_dir.parent.name}/{run_dir.name}")
+    logger = Logger.for_run(run_dir, dist, cfg, step, resumed=resume_from is not None)
     outputs = Outputs(run_dir, cfg, parts, logger, SamplerSettings(**OmegaConf.to_container(cfg.sampler)), device, dist)
 
     # --- loop, then close ---

@@ -178,7 +178,7 @@ def test_a_resumed_distillation_is_bitwise_the_uninterrupted_one_and_the_teacher
 
 def test_a_student_run_is_an_ordinary_run_for_the_scripts_and_the_studio(in_tmp, teacher):
     teacher_run, cache = teacher
-    student = run_distill(["name=student"], teacher_run, cache)
+    student = run_distill(["+experiment=distill_xa_cos", "name=student"], teacher_run, cache)
     loaded = load_run(student)
     assert loaded.model.guidance_embedding and loaded.cfg.sampler.name == "consistency"
     assert loaded.cfg.data == load_run(teacher_run).cfg.data

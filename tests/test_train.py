@@ -77,9 +77,10 @@ def test_resume_auto_continues_the_latest_run_and_new_runs_refuse_a_used_folder(
         train_script.train(reused)
 
 
-# ae_* experiments configure train_autoencoder.py and ldm_* ones need an autoencoder run:
-# tests/test_train_autoencoder.py and tests/test_latent_diffusion.py compose them.
-EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml") if not p.stem.startswith(("ae_", "ldm_")))
+# ae_* experiments configure train_autoencoder.py, ldm_* ones need an autoencoder run and distill_* ones a teacher:
+# tests/test_train_autoencoder.py, tests/test_latent_diffusion.py and tests/test_distill.py compose them.
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml")
+                     if not p.stem.startswith(("ae_", "ldm_", "distill_")))
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

@@ -96,6 +96,17 @@ class Logger:
     def __init__(self, run_dir: str, d: Distributed, purge_step: int | None = None):
         self.writer = SummaryWriter(log_dir=run_dir, purge_step=purge_step) if d.is_main else None
 
+    @classmethod
+    def for_run(cls, run_dir, d: Distributed, cfg: DictConfig, step: int, resumed: bool, hparams: bool = True) -> "Logger":
+        """The run's logger: a resumed run drops events past its checkpoint's step; a new one starts with its resolved
+        config as text and (hparams) its hyper-parameters for the HPARAMS tab."""
+        logger = cls(str(run_dir), d, purge_step=step if resumed else None)
+        if step == 0:
+            logger.text("config", f"```\n{OmegaConf.to_yaml(cfg, resolve=True)}\n```", 0)
+            if hparams:
+                logger.hparams(hparams_of(cfg), trial=f"{run_dir.parent.name}/{run_dir.name}")
+        return logger
+
     def scalars(self, values: dict[str, float], step: int) -> None:
         if self.writer is not None:
             for tag, value in values.items():
