@@ -73,9 +73,15 @@ def load_run(run: str | Path, checkpoint: str | None = None, weights: str = "ema
                      path, step, first_stage)
 
 
+# Sampler keys a run keeps when another sampler is named: how it conditions, not how it solves.
+RUN_CONDITIONING = ("guidance_scale", "guidance_rescale", "guidance_interval", "binding", "binding_steps",
+                    "binding_step_size")
+
+
 def sampler_settings(run_cfg: DictConfig, num_timesteps: int, **overrides) -> SamplerSettings:
     """The run's sampler config with the given overrides (None = keep). Naming another sampler starts
-    from that sampler's own config file, so its options (eta, variance) come along."""
+    from that sampler's own config file, so its options (eta, variance, steps) come along, but the run's
+    guidance and binding stay: they say how to condition, not how to solve."""
     base = run_cfg.sampler
     name = overrides.get("sampler")
     if name is not None and name != base.name:
@@ -83,7 +89,7 @@ def sampler_settings(run_cfg: DictConfig, num_timesteps: int, **overrides) -> Sa
         if not path.is_file():
             choices = sorted(p.stem for p in SAMPLER_CONFIGS.glob("*.yaml"))
             raise ConfigError(f"unknown sampler {name!r}; valid choices: {', '.join(choices)}")
-        base = load_group_file(path)
+        base = OmegaConf.merge(load_group_file(path), {k: base[k] for k in RUN_CONDITIONING if k in base})
     merged = OmegaConf.merge(base, {k: v for k, v in overrides.items() if v is not None and k != "sampler"})
     validate_sampler(merged, num_timesteps)
     return SamplerSettings(**OmegaConf.to_container(merged))
