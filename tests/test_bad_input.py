@@ -20,7 +20,7 @@ from training.validate import preflight
     (["data.dataset.image_size=10", "model.channel_mults=[1,2,2]"], "image_size 10 is not divisible by the U-Net's total downsampling 4"),
     (["model.attention_resolutions=[16]"], r"attention_resolutions \[16\] are not feature-map sizes of a 8x8 input; valid sizes: \[8, 4\]"),
     (["schedule.name=cosin"], "schedule.name=cosin: expected one of linear, cosine, scaled_linear, sigmoid"),
-    (["sampler.name=euler"], r"sampler.name=euler: expected ddim \(to change sampler: sampler=ddim\|ddpm\|dpm_solver_pp_2m\)"),
+    (["sampler.name=euler"], r"sampler.name=euler: expected ddim \(to change sampler: sampler=ddim\|ddpm\|dpm_solver_pp_2m\|consistency\)"),
     (["precision=fp8"], "precision=fp8: expected one of auto, fp32, bf16, fp16"),
     (["prediction_type=noise"], "prediction_type=noise: expected one of eps, x0, v"),
     (["p_uncond=1.5"], r"p_uncond=1.5: expected a number in \[0, 1\]"),
@@ -139,7 +139,7 @@ def test_sample_script_errors(trained_run, tmp_path):
     cases = [([f"run={tmp_path / 'missing'}", "prompts=[a]"], "no such run folder"),
              ([f"run={trained_run}", "prompts=[]"], "prompts=[]: expected a non-empty list of prompts"),
              ([f"run={trained_run}", "prompts=[a]", "num_steps=500"], "num_steps must be between 1 and the schedule's T=50"),
-             ([f"run={trained_run}", "prompts=[a]", "sampler=euler"], "sampler=euler: expected one of ddim, ddpm, dpm_solver_pp_2m or null"),
+             ([f"run={trained_run}", "prompts=[a]", "sampler=euler"], "sampler=euler: expected one of ddim, ddpm, dpm_solver_pp_2m, consistency or null"),
              ([f"run={trained_run}", "prompts=[a]", "weights=best"], "weights=best: expected one of ema, model")]
     for args, message in cases:
         done = _sample(*args, cwd=tmp_path)

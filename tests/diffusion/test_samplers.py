@@ -57,7 +57,7 @@ def test_same_seed_same_samples_other_seed_other_samples(rng, sampler):
     schedule, noise = get_schedule("cosine", 100), torch.randn(2, 3, 8, 8, generator=rng)
     run = lambda seed, **kw: get_sampler(sampler)(linear_model(), noise, schedule, num_steps=10, generator=torch.Generator().manual_seed(seed), **kw)
     assert torch.equal(run(0), run(0))
-    stochastic = {"ddim": {"eta": 1.0}, "ddpm": {}, "dpm_solver_pp_2m": None}[sampler]
+    stochastic = {"ddim": {"eta": 1.0}, "ddpm": {}, "dpm_solver_pp_2m": None, "consistency": {}}[sampler]
     if stochastic is not None:
         assert not torch.allclose(run(0, **stochastic), run(1, **stochastic))
 
