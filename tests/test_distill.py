@@ -178,18 +178,19 @@ def test_a_resumed_distillation_is_bitwise_the_uninterrupted_one_and_the_teacher
 
 def test_a_student_run_is_an_ordinary_run_for_the_scripts_and_the_studio(in_tmp, teacher):
     teacher_run, cache = teacher
-    student = run_distill(["+experiment=distill_xa_cos", "name=student"], teacher_run, cache)
+    student = run_distill(["+experiment=distill_xa_cos", "name=student", "distill.start_steps=2", "ckpt_every=3"],
+                          teacher_run, cache)
     loaded = load_run(student)
-    assert loaded.model.guidance_embedding and loaded.cfg.sampler.name == "consistency"
+    assert loaded.model.guidance_embedding and (loaded.cfg.sampler.name, loaded.cfg.sampler.num_steps) == ("ddim", 1)
     assert loaded.cfg.data == load_run(teacher_run).cfg.data
     env = {"PYTHONPATH": str(ROOT), "TEXTDIFFUSION_CACHE": str(cache), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     run = lambda *args: subprocess.run([sys.executable, *args], cwd=in_tmp, env=env, capture_output=True, text=True,  # noqa: E731
                                        timeout=300)
     sample = run(str(ROOT / "scripts" / "sample.py"), f"run={student}", "prompts=[a small red circle in the top left]",
                  "out=s1", "num_steps=1")
-    assert sample.returncode == 0 and "consistency, 1 steps, guidance" in sample.stdout, sample.stderr[-2000:]
+    assert sample.returncode == 0 and "ddim, 1 steps, guidance" in sample.stdout, sample.stderr[-2000:]
     evaluate = run(str(ROOT / "scripts" / "evaluate.py"), f"run={student}", "num_samples=8")
-    assert evaluate.returncode == 0 and list(student.glob("eval/step_*_consistency2_g*.json")), evaluate.stderr[-2000:]
+    assert evaluate.returncode == 0 and list(student.glob("eval/step_*_ddim1_g*.json")), evaluate.stderr[-2000:]
     (in_tmp / "s1" / "000.png").rename(in_tmp / "in.png")
     edit = run(str(ROOT / "scripts" / "edit.py"), "mode=img2img", f"run={student}", "image=in.png",
                "prompt=a large blue square", "strength=0.5", "out=e1")
@@ -200,5 +201,5 @@ def test_a_student_run_is_an_ordinary_run_for_the_scripts_and_the_studio(in_tmp,
     from studio.jobs import JobRunner
     from studio.spec import JobSpec
     final = JobRunner(student, device="cpu").run_job(JobSpec(kind="generate", prompt="a large blue square"), lambda e: None)
-    assert final["event"] == "result" and final["params"]["sampler"]["name"] == "consistency"
-    assert final["params"]["timings"]["steps"] == 2
+    assert final["event"] == "result" and final["params"]["sampler"]["name"] == "ddim"
+    assert final["params"]["timings"]["steps"] == 1
