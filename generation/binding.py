@@ -155,8 +155,9 @@ LOSSES = {"attend_excite": attend_excite_loss, "syngen": syngen_loss}
 
 class BindingGuide:
     """The step_hook (and the update of the starting noise) that moves x_t down a binding loss's gradient over the
-    first `fraction` of the chain's steps: x <- x - step_size * sqrt(1 - alpha_bar_t) * grad / rms(grad), the
-    normalised step keeping the size of the update in units of the noise at that step."""
+    first `fraction` of the chain's steps: x <- x - step_size * sqrt(1 - alpha_bar_t) * g / rms(g), g the gradient
+    less its per-channel spatial mean; the normalised step keeps the size of the update in units of the noise at
+    that step."""
 
     def __init__(self, method: str, model, cond: dict, roles: list[Roles], schedule: Schedule, settings,
                  prediction_type: str):
@@ -181,6 +182,10 @@ class BindingGuide:
             loss = self.loss(recorder.finest(), self.roles)
             grad, = torch.autograd.grad(loss.sum(), xg)
         self.losses.append(loss.mean().item())
+        # Each channel's spatial mean is taken out: at high noise a uniform shift of x_t becomes a tint over the
+        # whole predicted image (x0 moves by the shift / sqrt(alpha_bar)), which no later step removes. Where the
+        # attention goes is the gradient's spatial pattern, so that is what moves x_t.
+        grad = grad - grad.mean(dim=(-2, -1), keepdim=True)
         rms = grad.flatten(1).pow(2).mean(1).sqrt().clamp_min(1e-12).view(-1, *[1] * (x.ndim - 1))
         s = (1 - self.schedule.alpha_bar[self.timesteps[step]]).sqrt().item()
         return (x - self.step_size * s * grad / rms).to(x.dtype)
