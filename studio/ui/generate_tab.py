@@ -86,9 +86,9 @@ def build(studio: Studio) -> SimpleNamespace:
         for frame, line, final in run_job(studio, spec):
             if final is None:
                 yield frame, line, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        last = len(trajectory(final["entry"])) - 1
+        last = len(trajectory(final["entry"])) - 1  # 0 for a 1-step chain: nothing to scrub, but Gradio needs max > min
         yield (side_by_side(result_images(studio, final["entry"])), line, final["entry"],
-               gr.Slider(0, last, value=last, step=1, interactive=True), *show(final["entry"], last), prompt)
+               gr.Slider(0, max(last, 1), value=last, step=1, interactive=last > 0), *show(final["entry"], last), prompt)
 
     def show(entry, step):
         if not entry:

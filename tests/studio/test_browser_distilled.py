@@ -5,7 +5,7 @@ import time
 import pytest
 
 from studio.history import History
-from tests.studio.browser_harness import Server, chromium, wait_text
+from tests.studio.browser_harness import Server, chromium, set_number, wait_text
 
 pytestmark = pytest.mark.browser
 
@@ -29,6 +29,8 @@ def test_a_distilled_run_regenerates_as_the_prompt_is_typed(tiny_student):
             time.sleep(0.5)
         assert "a large blue square" in prompts
         assert len(prompts) < len("a large blue square")  # not one job per keystroke
+        set_number(ui, "gen-steps", 1)  # a 1-step chain has one trajectory step to show (it once broke the slider)
+        assert "1 steps" in wait_text(ui, "#gen-status", "1 steps")
     finally:
         server.stop()
         browser.close()
